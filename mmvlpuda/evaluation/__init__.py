@@ -1,0 +1,2 @@
+"""Metrics. Classification uses mmpretrain's ``Accuracy``
+(``type='mmpretrain.Accuracy'``); benchmark-specific metrics live here."""

@@ -1,0 +1,3 @@
+from .clip_visual import CLIPVisualBackbone
+
+__all__ = ['CLIPVisualBackbone']

@@ -1,0 +1,3 @@
+from .cmkd_classifier import CMKDClassifier
+
+__all__ = ['CMKDClassifier']

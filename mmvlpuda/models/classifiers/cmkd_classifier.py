@@ -1,0 +1,180 @@
+import copy
+from typing import Dict, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from mmengine.logging import MessageHub
+from mmengine.model import BaseModel
+from mmpretrain.structures import DataSample
+
+from mmvlpuda.registry import MODELS
+
+PREDICT_HEADS = ('task', 'text')
+
+
+def current_iter() -> int:
+    """0-based training iteration from mmengine's message hub (0 outside a
+    Runner)."""
+    hub = MessageHub.get_current_instance()
+    return int(hub.get_info('iter', 0) or 0)
+
+
+@MODELS.register_module()
+class CMKDClassifier(BaseModel):
+    """CLIP student + frozen text teacher trained with CMKD (paper Fig. 2a).
+
+    The student is ``backbone`` + ``task_head``; the teacher view is the
+    frozen text embeddings (``text_head``) applied to the *same* trainable
+    image features (official code). Training takes a paired batch
+    ``forward(source=..., target=..., mode='loss')`` and returns
+    ``loss_cls`` (label-smoothed CE on source) plus the :class:`CMKDLoss`
+    terms and the mean confidence coefficient ``alpha`` (logged).
+
+    Args:
+        backbone (dict): image encoder, e.g. :class:`CLIPVisualBackbone`.
+        task_head (dict): trainable head; ``in_channels`` defaults to the
+            backbone's ``embed_dims`` and ``num_classes`` to the number of
+            text-head class names.
+        text_head (dict, optional): :class:`TextZeroShotHead`; ``arch``,
+            ``pretrained`` and ``quick_gelu`` default to the backbone's.
+            Required for CMKD and for zero-shot prediction.
+        cmkd_loss (dict, optional): transfer loss; None trains source-only.
+            Defaults to ``dict(type='CMKDLoss')``.
+        label_smoothing (float): of the source CE. Defaults to 0.1.
+        predict_head (str): ``'task'`` (student, default) or ``'text'``
+            (zero-shot CLIP) for ``predict``.
+        data_preprocessor (dict, optional): defaults to
+            :class:`UDADataPreprocessor` with CLIP mean/std.
+        init_cfg (dict, optional): Defaults to None.
+
+    Example:
+        >>> model = dict(
+        ...     type='CMKDClassifier',
+        ...     backbone=dict(type='CLIPVisualBackbone', arch='RN50',
+        ...                   pretrained='openai'),
+        ...     task_head=dict(type='TaskHead', num_classes=65),
+        ...     text_head=dict(type='TextZeroShotHead', classnames=classes,
+        ...                    templates='an image of a {}'),
+        ...     cmkd_loss=dict(type='CMKDLoss', variant='upstream'))
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 task_head: dict,
+                 text_head: Optional[dict] = None,
+                 cmkd_loss: Optional[dict] = dict(type='CMKDLoss'),
+                 label_smoothing: float = 0.1,
+                 predict_head: str = 'task',
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='UDADataPreprocessor')
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if predict_head not in PREDICT_HEADS:
+            raise ValueError(f'predict_head must be one of {PREDICT_HEADS}, '
+                             f"got '{predict_head}' (key `predict_head`)")
+        self.backbone = MODELS.build(backbone)
+        self.text_head = None
+        if text_head is not None:
+            text_head = copy.deepcopy(text_head)
+            for key in ('arch', 'pretrained', 'quick_gelu'):
+                if key in backbone:
+                    text_head.setdefault(key, backbone[key])
+            self.text_head = MODELS.build(text_head)
+        task_head = copy.deepcopy(task_head)
+        task_head.setdefault('in_channels', self.backbone.embed_dims)
+        if self.text_head is not None:
+            task_head.setdefault('num_classes', self.text_head.num_classes)
+        self.task_head = MODELS.build(task_head)
+        if self.text_head is not None:
+            self._check_num_classes()
+        if (cmkd_loss is not None or predict_head == 'text') \
+                and self.text_head is None:
+            raise ValueError('CMKD and zero-shot prediction need a '
+                             '`text_head` (key `model.text_head`)')
+        self.cmkd_loss = MODELS.build(cmkd_loss) if cmkd_loss else None
+        self.label_smoothing = label_smoothing
+        self.predict_head = predict_head
+        # classes kept for partial-set DA (None = all)
+        self.label_set: Optional[List[int]] = None
+
+    def _check_num_classes(self):
+        n_task = self.task_head.num_classes
+        n_text = self.text_head.num_classes
+        if n_task != n_text:
+            raise ValueError(
+                f'task_head.num_classes={n_task} but text_head has {n_text} '
+                'classnames (keys `model.task_head.num_classes`, '
+                '`model.text_head.classnames`)')
+
+    def extract_feat(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.backbone(inputs)
+
+    def forward(self,
+                inputs: Optional[torch.Tensor] = None,
+                data_samples: Optional[List[DataSample]] = None,
+                mode: str = 'tensor',
+                source: Optional[dict] = None,
+                target: Optional[dict] = None):
+        if mode == 'loss':
+            if source is None or target is None:
+                raise ValueError('CMKDClassifier training needs a paired '
+                                 'batch dict(source=..., target=...) '
+                                 '(use UDADataset)')
+            return self.loss(source, target)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self._predict_logits(self.extract_feat(inputs))
+        raise RuntimeError(f'Invalid mode "{mode}".')
+
+    def loss(self, source: dict, target: dict) -> Dict[str, torch.Tensor]:
+        """Source CE + CMKD on a paired batch (paper Eq. (14))."""
+        labels_s = torch.cat(
+            [ds.gt_label for ds in source['data_samples']]).to(
+                source['inputs'].device)
+        n_s = source['inputs'].shape[0]
+        if self.cmkd_loss is None:
+            feats_s = self.extract_feat(source['inputs'])
+        else:
+            feats = self.extract_feat(
+                torch.cat([source['inputs'], target['inputs']]))
+            feats_s, feats_t = feats[:n_s], feats[n_s:]
+        # the head is applied per domain (its BN1d sees each domain's
+        # statistics separately, as in the official code)
+        logits_s = self.task_head(feats_s)
+        losses = dict(
+            loss_cls=F.cross_entropy(
+                logits_s, labels_s, label_smoothing=self.label_smoothing))
+        if self.cmkd_loss is None:
+            return losses
+        cmkd = self.cmkd_loss(
+            self.task_head(feats_t),
+            self.text_head(feats_t),
+            self.text_head(feats_s),
+            labels_s,
+            cur_iter=current_iter(),
+            label_set=self.label_set)
+        losses['alpha'] = cmkd.pop('alpha').mean()
+        losses.update(cmkd)
+        return losses
+
+    def _predict_logits(self, feats: torch.Tensor) -> torch.Tensor:
+        head = self.text_head if self.predict_head == 'text' \
+            else self.task_head
+        return head(feats)
+
+    def predict(self,
+                inputs: torch.Tensor,
+                data_samples: Optional[Sequence[DataSample]] = None
+                ) -> List[DataSample]:
+        """Classify with the task head (or the text head for zero-shot)."""
+        logits = self._predict_logits(self.extract_feat(inputs))
+        scores = logits.float().softmax(dim=1)
+        labels = scores.argmax(dim=1, keepdim=True).detach()
+        if data_samples is None:
+            data_samples = [DataSample() for _ in range(scores.size(0))]
+        for ds, score, label in zip(data_samples, scores, labels):
+            ds.set_pred_score(score).set_pred_label(label)
+        return list(data_samples)

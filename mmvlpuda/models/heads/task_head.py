@@ -1,0 +1,55 @@
+from typing import Optional
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+
+from mmvlpuda.registry import MODELS
+
+
+@MODELS.register_module()
+class TaskHead(BaseModule):
+    """Trainable classifier of the CMKD student: BN1d -> LN -> Linear.
+
+    As in the official code: the Linear layer has no bias and is initialised
+    from N(0, 0.001^2); the BatchNorm1d affine weight/bias are fixed to 1/0
+    and frozen (its running statistics still update in train mode).
+
+    Args:
+        in_channels (int): feature dimension of the backbone.
+        num_classes (int): number of classes.
+        init_std (float): std of the Linear init. Defaults to 0.001.
+        init_cfg (dict, optional): Defaults to None.
+
+    Example:
+        >>> head = dict(type='TaskHead', in_channels=1024, num_classes=65)
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 num_classes: int,
+                 init_std: float = 0.001,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+        self.init_std = init_std
+        self.bn = nn.BatchNorm1d(in_channels)
+        self.ln = nn.LayerNorm(in_channels)
+        self.fc = nn.Linear(in_channels, num_classes, bias=False)
+        self._reset()
+
+    def _reset(self):
+        nn.init.ones_(self.bn.weight)
+        nn.init.zeros_(self.bn.bias)
+        self.bn.weight.requires_grad_(False)
+        self.bn.bias.requires_grad_(False)
+        nn.init.normal_(self.fc.weight, std=self.init_std)
+
+    def init_weights(self):
+        super().init_weights()
+        if self.init_cfg is None:
+            self._reset()
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.ln(self.bn(feats)))

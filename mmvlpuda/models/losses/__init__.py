@@ -1,0 +1,8 @@
+from .cmkd_loss import (CMKDLoss, batch_gini_impurity, confidence_coefficient,
+                        gini_impurity, mixed_distribution, ramp_weight,
+                        select_classes)
+
+__all__ = [
+    'CMKDLoss', 'gini_impurity', 'batch_gini_impurity', 'mixed_distribution',
+    'confidence_coefficient', 'ramp_weight', 'select_classes'
+]

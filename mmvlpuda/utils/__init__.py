@@ -1,0 +1,10 @@
+from .compat import (MissingCompiledOpError, install_mmcv_ext_standin,
+                     patch_mmengine_checkpoint_loading)
+from .config_refs import load_config, resolve_cfg_refs
+from .setup_env import register_all_modules
+
+__all__ = [
+    'install_mmcv_ext_standin', 'patch_mmengine_checkpoint_loading',
+    'MissingCompiledOpError', 'register_all_modules', 'load_config',
+    'resolve_cfg_refs'
+]

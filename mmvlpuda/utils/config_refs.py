@@ -1,0 +1,69 @@
+"""``${key}`` references from nested config values to top-level keys.
+
+Benchmark configs expose what users change most as top-level keys
+(``data_root``, ``source_domain``, ``target_domain``, ``classes``,
+``templates``) and refer to them as ``'${data_root}'`` inside datasets and
+heads, so ``--cfg-options source_domain=Product`` reaches every place at
+once. ``tools/train.py`` and ``tools/test.py`` resolve them after merging
+``--cfg-options``; scripts that build a Runner themselves call
+:func:`resolve_cfg_refs` (or use :func:`load_config`).
+"""
+import re
+from typing import Any, Optional
+
+from mmengine.config import Config, ConfigDict
+
+_REF = re.compile(r'\$\{([A-Za-z_][A-Za-z0-9_]*)\}')
+
+
+def _resolve(value: Any, cfg: Config, path: str) -> Any:
+    if isinstance(value, str):
+        whole = _REF.fullmatch(value)
+        if whole:
+            return _lookup(cfg, whole.group(1), path)
+        return _REF.sub(lambda m: str(_lookup(cfg, m.group(1), path)), value)
+    if isinstance(value, dict):
+        for k in list(value.keys()):
+            value[k] = _resolve(value[k], cfg, f'{path}.{k}' if path else k)
+        return value
+    if isinstance(value, (list, tuple)):
+        items = [_resolve(v, cfg, f'{path}[{i}]') for i, v in enumerate(value)]
+        return type(value)(items)
+    return value
+
+
+def _lookup(cfg: Config, key: str, path: str) -> Any:
+    if key not in cfg:
+        raise KeyError(f"config reference '${{{key}}}' at `{path}` has no "
+                       f'top-level key `{key}`')
+    value = cfg[key]
+    if isinstance(value, str) and _REF.search(value):
+        raise ValueError(f"top-level key `{key}` refers to another key "
+                         f'({value!r}); references are one level only')
+    return value
+
+
+def resolve_cfg_refs(cfg: Config) -> Config:
+    """Replace every ``'${key}'`` string in ``cfg`` (in place) by the value
+    of the top-level key ``key`` (whole-string references keep the value's
+    type, e.g. a class list).
+
+    Example:
+        >>> cfg = Config(dict(data_root='data/oh',
+        ...                   dataset=dict(data_root='${data_root}')))
+        >>> resolve_cfg_refs(cfg).dataset.data_root
+        'data/oh'
+    """
+    for key in list(cfg.keys()):
+        value = cfg[key]
+        if isinstance(value, (dict, list, tuple)):
+            cfg[key] = _resolve(value, cfg, key)
+    return cfg
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+    """``Config.fromfile`` + ``--cfg-options`` + :func:`resolve_cfg_refs`."""
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return resolve_cfg_refs(cfg)
