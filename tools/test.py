@@ -50,7 +50,7 @@ def main():
     from mmengine.runner import Runner
 
     from mmvlpuda.utils import load_config
-    from mmvlpuda.utils.launch import use_gloo_without_cuda
+    from mmvlpuda.utils.launch import setup_cpu_distributed
     cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     if args.work_dir is not None:
@@ -64,7 +64,7 @@ def main():
     cfg.resume = False
     if args.amp:
         cfg.test_cfg.fp16 = True
-    use_gloo_without_cuda(cfg)
+    setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     if args.out is not None:
         runner.test_evaluator.metrics.append(

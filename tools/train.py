@@ -49,7 +49,7 @@ def parse_args():
 
 
 def merge_args(cfg, args):
-    from mmvlpuda.utils.launch import use_gloo_without_cuda
+    from mmvlpuda.utils.launch import setup_cpu_distributed
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -69,7 +69,7 @@ def merge_args(cfg, args):
         cfg.val_cfg = None
         cfg.val_dataloader = None
         cfg.val_evaluator = None
-    use_gloo_without_cuda(cfg)
+    setup_cpu_distributed(cfg)
     return cfg
 
 

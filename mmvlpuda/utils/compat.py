@@ -9,6 +9,9 @@
   ``load_from``. mmengine's checkpoint module gets a ``torch`` whose ``load``
   defaults to ``weights_only=False`` (checkpoints are trusted local files, as
   in mmengine > 0.10.7).
+* mmengine's PyTorch launcher calls ``torch.cuda.set_device`` even for the
+  gloo backend, so ``tools/dist_train.sh`` could not run on CPU. Without CUDA
+  it now only initialises the process group.
 * mmpretrain 1.2.0 enables its multimodal models whenever ``transformers``
   is importable, but they fail to import with transformers >= 5 (pulled in
   by ``peft``), taking ``mmpretrain.models`` down. mmvlpuda uses open_clip
@@ -103,6 +106,25 @@ def patch_mmengine_checkpoint_loading() -> None:
         ckpt.torch = _TorchWithTrustedLoad(ckpt.torch)
 
 
+def patch_mmengine_cpu_dist_init() -> None:
+    """Skip ``torch.cuda.set_device`` in mmengine's PyTorch launcher when
+    CUDA is unavailable (CPU training with gloo)."""
+    dist_utils = importlib.import_module('mmengine.dist.utils')
+    original = dist_utils._init_dist_pytorch
+    if getattr(original, '__mmvlpuda_patched__', False):
+        return
+
+    def init_dist_pytorch(backend, init_backend='torch', **kwargs):
+        import torch
+        import torch.distributed as torch_dist
+        if torch.cuda.is_available() or init_backend != 'torch':
+            return original(backend, init_backend=init_backend, **kwargs)
+        torch_dist.init_process_group(backend=backend, **kwargs)
+
+    init_dist_pytorch.__mmvlpuda_patched__ = True
+    dist_utils._init_dist_pytorch = init_dist_pytorch
+
+
 def disable_broken_mmpretrain_multimodal() -> bool:
     """Switch off mmpretrain's multimodal models under transformers >= 5.
 
@@ -126,4 +148,5 @@ def disable_broken_mmpretrain_multimodal() -> bool:
 def apply_all() -> None:
     install_mmcv_ext_standin()
     patch_mmengine_checkpoint_loading()
+    patch_mmengine_cpu_dist_init()
     disable_broken_mmpretrain_multimodal()

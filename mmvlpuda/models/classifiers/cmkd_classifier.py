@@ -74,6 +74,10 @@ class CMKDClassifier(BaseModel):
         if predict_head not in PREDICT_HEADS:
             raise ValueError(f'predict_head must be one of {PREDICT_HEADS}, '
                              f"got '{predict_head}' (key `predict_head`)")
+        if (cmkd_loss is not None or predict_head == 'text') \
+                and text_head is None:
+            raise ValueError('CMKD and zero-shot prediction need a '
+                             '`text_head` (key `model.text_head`)')
         self.backbone = MODELS.build(backbone)
         self.text_head = None
         if text_head is not None:
@@ -89,10 +93,6 @@ class CMKDClassifier(BaseModel):
         self.task_head = MODELS.build(task_head)
         if self.text_head is not None:
             self._check_num_classes()
-        if (cmkd_loss is not None or predict_head == 'text') \
-                and self.text_head is None:
-            raise ValueError('CMKD and zero-shot prediction need a '
-                             '`text_head` (key `model.text_head`)')
         self.cmkd_loss = MODELS.build(cmkd_loss) if cmkd_loss else None
         self.label_smoothing = label_smoothing
         self.predict_head = predict_head

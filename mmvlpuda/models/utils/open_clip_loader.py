@@ -20,6 +20,11 @@ def _is_path_like(value: str) -> bool:
             or value.endswith(_WEIGHT_SUFFIXES))
 
 
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def resolve_arch(arch: str) -> str:
     """Return an open_clip model name for ``arch``.
 
@@ -40,7 +45,8 @@ def resolve_arch(arch: str) -> str:
             try:
                 cfg = json.load(f)
             except json.JSONDecodeError as e:
-                raise ValueError(f'{arch}: invalid JSON model config ({e})')
+                raise ValueError(f'{arch}: invalid JSON model config '
+                                 f'({_first_line(e)})') from e
         if 'vision_cfg' not in cfg or 'embed_dim' not in cfg:
             raise ValueError(f'{arch}: not an open_clip model config (needs '
                              '`embed_dim` and `vision_cfg`)')
@@ -102,6 +108,6 @@ def create_open_clip(arch: str,
             raise RuntimeError(
                 f"cannot load open_clip weights '{arch}'/'{pretrained}' (key "
                 '`pretrained`): download them once with network access or '
-                f'pass a local weight file path ({e})') from e
+                f'pass a local weight file path ({_first_line(e)})') from e
         raise
     return model.float()
