@@ -8,6 +8,7 @@ once. ``tools/train.py`` and ``tools/test.py`` resolve them after merging
 ``--cfg-options``; scripts that build a Runner themselves call
 :func:`resolve_cfg_refs` (or use :func:`load_config`).
 """
+import copy
 import re
 from typing import Any, Optional
 
@@ -16,7 +17,7 @@ from mmengine.config import Config, ConfigDict
 _REF = re.compile(r'\$\{([A-Za-z_][A-Za-z0-9_]*)\}')
 
 
-def _resolve(value: Any, cfg: Config, path: str) -> Any:
+def _resolve(value: Any, cfg: dict, path: str) -> Any:
     if isinstance(value, str):
         whole = _REF.fullmatch(value)
         if whole:
@@ -32,15 +33,26 @@ def _resolve(value: Any, cfg: Config, path: str) -> Any:
     return value
 
 
-def _lookup(cfg: Config, key: str, path: str) -> Any:
+def _lookup(cfg: dict, key: str, path: str) -> Any:
     if key not in cfg:
         raise KeyError(f"config reference '${{{key}}}' at `{path}` has no "
                        f'top-level key `{key}`')
     value = cfg[key]
-    if isinstance(value, str) and _REF.search(value):
-        raise ValueError(f"top-level key `{key}` refers to another key "
-                         f'({value!r}); references are one level only')
+    if _contains_ref(value):
+        raise ValueError(f"top-level key `{key}` (referenced at `{path}`) "
+                         'contains a reference itself; references are one '
+                         'level only')
     return value
+
+
+def _contains_ref(value: Any) -> bool:
+    if isinstance(value, str):
+        return _REF.search(value) is not None
+    if isinstance(value, dict):
+        return any(_contains_ref(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_contains_ref(v) for v in value)
+    return False
 
 
 def resolve_cfg_refs(cfg: Config) -> Config:
@@ -54,10 +66,11 @@ def resolve_cfg_refs(cfg: Config) -> Config:
         >>> resolve_cfg_refs(cfg).dataset.data_root
         'data/oh'
     """
-    for key in list(cfg.keys()):
-        value = cfg[key]
-        if isinstance(value, (dict, list, tuple)):
-            cfg[key] = _resolve(value, cfg, key)
+    # look references up in a snapshot, so the result never depends on the
+    # order in which top-level keys are resolved
+    snapshot = {key: copy.deepcopy(cfg[key]) for key in cfg.keys()}
+    for key in snapshot:
+        cfg[key] = _resolve(cfg[key], snapshot, key)
     return cfg
 
 

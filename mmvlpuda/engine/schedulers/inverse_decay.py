@@ -59,14 +59,15 @@ class InverseDecayParamScheduler(_ParamScheduler):
         return (1. + self.gamma * t)**(-self.power)
 
     def _get_value(self):
-        t = self.last_step - self.begin
+        # mmengine counts ``last_step`` only inside [begin, end)
+        t = self.last_step
         if t <= 0:
             return [g[self.param_name] for g in self.optimizer.param_groups]
         ratio = self._factor(t) / self._factor(t - 1)
         return [g[self.param_name] * ratio for g in self.optimizer.param_groups]
 
     def _get_closed_form_value(self):
-        t = max(self.last_step - self.begin, 0)
+        t = max(self.last_step, 0)
         return [v * self._factor(t) for v in self.base_values]
 
 
