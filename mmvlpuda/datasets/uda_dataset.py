@@ -9,11 +9,15 @@ from torch.utils.data import Dataset, get_worker_info
 from mmvlpuda.registry import DATASETS
 
 
-def _strip_labels(packed: dict) -> dict:
-    sample = packed.get('data_samples')
+def _strip_labels(item):
+    """Remove the label of a target item (packed or not)."""
+    if not isinstance(item, dict):
+        return item
+    item.pop('gt_label', None)
+    sample = item.get('data_samples')
     if sample is not None and 'gt_label' in sample:
         del sample.gt_label
-    return packed
+    return item
 
 
 @DATASETS.register_module()
@@ -25,9 +29,10 @@ class UDADataset(Dataset):
     and each target image is paired with a fresh source image every time.
     The length is ``max(len(source), len(target))``; no pair index list is
     ever built. Target draws come from a generator seeded by
-    ``(seed, rank, dataloader worker id)``, created lazily inside each worker,
-    so workers never repeat each other's stream and a run is reproducible
-    for a fixed seed and number of workers.
+    ``(seed, rank, worker id, torch's per-worker seed)``, created lazily
+    inside each worker, so workers never repeat each other's stream,
+    restarted workers draw anew each epoch, and a run is reproducible for a
+    fixed seed and number of workers.
 
     Args:
         source (dict | Dataset): labeled source dataset (config or object).
@@ -77,10 +82,15 @@ class UDADataset(Dataset):
 
     def _target_rng(self) -> np.random.Generator:
         info = get_worker_info()
-        owner = (os.getpid(), info.id if info is not None else -1)
+        # torch gives every (re)started worker a new seed derived from the
+        # (mmengine-seeded) torch generator: new draws each epoch even when
+        # workers are not persistent, yet reproducible
+        worker_seed = info.seed if info is not None else 0
+        owner = (os.getpid(), info.id if info is not None else -1,
+                 worker_seed)
         if self._rng is None or self._rng_owner != owner:
             self._rng = np.random.default_rng(
-                [self.seed, get_rank(), owner[1] + 1])
+                [self.seed, get_rank(), owner[1] + 1, worker_seed])
             self._rng_owner = owner
         return self._rng
 
