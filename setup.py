@@ -37,6 +37,7 @@ setup(
         'ftfy',
         'regex',
         'safetensors',
+        'numba',
         # mmengine 0.10.7 imports pkg_resources (removed in setuptools 82)
         'setuptools>=77,<82',
     ],

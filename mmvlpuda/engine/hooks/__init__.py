@@ -1,0 +1,3 @@
+from .rst_hook import RSTHook
+
+__all__ = ['RSTHook']
