@@ -15,11 +15,14 @@ def setup_cpu_distributed(cfg: Config) -> Config:
     """
     if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
         return cfg
-    dist_cfg = cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+    env_cfg = dict(cfg.get('env_cfg') or {})
+    dist_cfg = dict(env_cfg.get('dist_cfg') or {})
     if dist_cfg.get('backend', 'nccl') == 'nccl':
         dist_cfg['backend'] = 'gloo'
         print_log('CUDA is not available: using the gloo backend',
                   logger='current')
+    env_cfg['dist_cfg'] = dist_cfg
+    cfg.env_cfg = env_cfg
     wrapper = cfg.get('model_wrapper_cfg') or dict(
         type='MMDistributedDataParallel',
         broadcast_buffers=False,

@@ -1,0 +1,339 @@
+"""RSTHook under a real mmengine Runner on a toy model."""
+import math
+import os
+from contextlib import contextmanager
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.hooks import Hook
+from mmengine.model import BaseModel
+from mmengine.optim import OptimWrapper
+from mmengine.registry import OPTIM_WRAPPERS
+from mmengine.runner import Runner
+from torch.utils.data import Dataset
+
+from conftest import REPO_ROOT
+from mmvlpuda.engine.hooks import RSTHook
+from mmvlpuda.registry import DATASETS, HOOKS, MODELS
+
+
+@MODELS.register_module(force=True)
+class RSTToyNet(BaseModel):
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(
+            nn.Linear(8, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh())
+        self.head = nn.Linear(32, 3)
+
+    def forward(self, inputs, labels=None, mode='tensor'):
+        logits = self.head(self.backbone(inputs))
+        if mode == 'loss':
+            return dict(loss=F.cross_entropy(logits, labels))
+        return logits
+
+
+@DATASETS.register_module(force=True)
+class RSTToyDataset(Dataset):
+    metainfo = dict(classes=('a', 'b', 'c'))
+
+    def __init__(self, size=64, identical=False):
+        g = torch.Generator().manual_seed(0)
+        self.x = torch.randn(size, 8, generator=g)
+        self.y = torch.randint(0, 3, (size, ), generator=g)
+        if identical:  # every sample the same (DDP equivalence test)
+            self.x[:] = self.x[0]
+            self.y[:] = self.y[0]
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return dict(inputs=self.x[i], labels=self.y[i])
+
+
+@HOOKS.register_module(force=True)
+class RSTRecorderHook(Hook):
+    """Checks the RST invariant after every iteration (runs after RST)."""
+    priority = 'LOWEST'
+
+    def __init__(self):
+        self.records = []
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        rst = next(h for h in runner.hooks if isinstance(h, RSTHook))
+        model = runner.model.module if hasattr(runner.model,
+                                               'module') else runner.model
+        params = dict(model.named_parameters())
+        w0 = rst.w0_state_dict()
+        tau = rst.current_tau()
+        bad = 0
+        for name, base in w0.items():
+            diff = (params[name].detach() - base).abs()
+            bad += int(((diff <= tau) & (diff != 0)).sum())
+        kept = sum(int((params[n].detach() != w0[n]).sum()) for n in w0)
+        self.records.append(
+            dict(iter=runner.iter, tau=tau, violations=bad, kept=kept,
+                 numel=sum(t.numel() for t in w0.values()),
+                 head=params['head.weight'].detach().clone()))
+
+
+def _cfg(tmp_path, name, hook, max_iters=10, **overrides):
+    cfg = dict(
+        model=dict(type='RSTToyNet'),
+        work_dir=str(tmp_path / name),
+        experiment_name=f'{name}-{os.getpid()}-{id(tmp_path)}',
+        default_scope='mmvlpuda',
+        train_dataloader=dict(
+            dataset=dict(type='RSTToyDataset'),
+            sampler=dict(type='InfiniteSampler', shuffle=True),
+            collate_fn=dict(type='default_collate'),
+            batch_size=8,
+            num_workers=0),
+        optim_wrapper=dict(
+            optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        default_hooks=dict(
+            logger=dict(type='LoggerHook', interval=100),
+            checkpoint=dict(type='CheckpointHook', by_epoch=False,
+                            interval=5)),
+        custom_hooks=[hook, dict(type='RSTRecorderHook')],
+        randomness=dict(seed=0),
+        log_level='WARNING')
+    cfg.update(overrides)
+    return cfg
+
+
+def _train(cfg):
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    rst = next(h for h in runner.hooks if isinstance(h, RSTHook))
+    rec = next(h for h in runner.hooks if isinstance(h, RSTRecorderHook))
+    return runner, rst, rec
+
+
+def _params(runner):
+    return {k: v.detach().clone() for k, v in runner.model.named_parameters()}
+
+
+def test_invariant_after_every_iteration(tmp_path):
+    runner, rst, rec = _train(
+        _cfg(tmp_path, 'inv', dict(type='RSTHook', tau=2e-3)))
+    assert len(rec.records) == 10
+    assert all(r['violations'] == 0 for r in rec.records)
+    # sparse: many weights moved by less than tau and were snapped back
+    assert 0 < rec.records[-1]['kept'] < rec.records[-1]['numel']
+    # the (unselected) head trains densely
+    assert not torch.equal(rec.records[0]['head'], rec.records[-1]['head'])
+    assert set(rst.w0_state_dict()) == {
+        'backbone.0.weight', 'backbone.0.bias', 'backbone.2.weight',
+        'backbone.2.bias'
+    }
+
+
+def test_projection_leaves_unselected_params_alone(tmp_path):
+    runner, rst, _ = _train(
+        _cfg(tmp_path, 'unsel', dict(type='RSTHook', tau=1e-3), max_iters=2))
+    with torch.no_grad():
+        for p in runner.model.parameters():
+            p.add_(1e-4)  # below tau everywhere
+    before = _params(runner)
+    rst.project()
+    after = _params(runner)
+    assert torch.equal(after['head.weight'], before['head.weight'])
+    assert torch.equal(after['head.bias'], before['head.bias'])
+    w0 = rst.w0_state_dict()
+    for name in w0:  # selected: moved <= tau -> back to w0 (or kept > tau)
+        diff = (before[name] - w0[name]).abs()
+        expect = torch.where(diff <= 1e-3, w0[name], before[name])
+        assert torch.equal(after[name], expect)
+
+
+def test_resume_is_bit_identical(tmp_path):
+    hook = dict(type='RSTHook', tau=2e-3, reset_momentum=True)
+    full, rst_full, _ = _train(_cfg(tmp_path, 'full', hook))
+    ckpt = osp.join(full.work_dir, 'iter_5.pth')
+    state = torch.load(ckpt, map_location='cpu', weights_only=False)
+    assert 'rst' in state and state['meta']['rst']['nnz'] > 0
+    resumed, rst_res, rec = _train(
+        _cfg(tmp_path, 'resumed', hook, resume=True, load_from=ckpt))
+    assert rec.records[0]['iter'] == 5  # continued, not restarted
+    for name, w in _params(full).items():
+        assert torch.equal(w, _params(resumed)[name]), name
+    for name, w0 in rst_full.w0_state_dict().items():
+        assert torch.equal(w0, rst_res.w0_state_dict()[name]), name
+
+
+def test_w0_is_taken_after_load_from(tmp_path):
+    model = RSTToyNet()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(0.123)
+    path = str(tmp_path / 'pretrained.pth')
+    torch.save({'state_dict': model.state_dict()}, path)
+    _, rst, _ = _train(
+        _cfg(tmp_path, 'loadfrom', dict(type='RSTHook', tau=1e-3),
+             max_iters=2, load_from=path))
+    assert all(torch.all(w0 == 0.123) for w0 in rst.w0_state_dict().values())
+
+
+def test_scheduled_tau_grows_linearly(tmp_path):
+    _, rst, rec = _train(
+        _cfg(tmp_path, 'sched',
+             dict(type='RSTHook', tau=1e-3, tau_end=1e-2)))
+    for r in rec.records:
+        expected = 1e-3 + (1e-2 - 1e-3) * (r['iter'] + 1) / 10
+        assert r['tau'] == pytest.approx(expected)
+        assert r['violations'] == 0
+    assert rst.current_tau() == pytest.approx(1e-2)
+
+
+def test_topk_keeps_the_scheduled_fraction(tmp_path):
+    _, rst, rec = _train(
+        _cfg(tmp_path, 'topk',
+             dict(type='RSTHook', mode='topk', topk_start=100.,
+                  topk_end=10.)))
+    for r in rec.records:
+        pct = 100. + (10. - 100.) * (r['iter'] + 1) / 10
+        expected = min(math.ceil(pct / 100. * r['numel']), r['numel'])
+        assert r['kept'] == expected, r['iter']
+    assert rec.records[-1]['kept'] <= math.ceil(0.1 * rec.records[-1]['numel'])
+
+
+def test_bias_mode_trains_only_biases(tmp_path):
+    runner, rst, rec = _train(
+        _cfg(tmp_path, 'bias', dict(type='RSTHook', mode='bias', tau=0.)))
+    params = _params(runner)
+    for name, w0 in rst.w0_state_dict().items():
+        if name.endswith('weight'):
+            assert torch.equal(params[name], w0), name
+        else:
+            assert not torch.equal(params[name], w0), name
+
+
+def test_reset_momentum_zeroes_buffers_of_snapped_weights(tmp_path):
+    runner, rst, _ = _train(
+        _cfg(tmp_path, 'mom',
+             dict(type='RSTHook', tau=2e-3, reset_momentum=True)))
+    state = runner.optim_wrapper.optimizer.state
+    params = dict(runner.model.named_parameters())
+    checked = 0
+    for name, w0 in rst.w0_state_dict().items():
+        buf = state[params[name]]['momentum_buffer']
+        snapped = params[name].detach() == w0
+        assert torch.all(buf[snapped] == 0), name
+        checked += int(snapped.sum())
+    assert checked > 0
+
+
+def test_skips_iterations_without_an_optimizer_step(tmp_path, monkeypatch):
+    calls = []
+    orig = RSTHook.project
+
+    def counting(self, momenta=None):
+        calls.append(1)
+        return orig(self, momenta)
+
+    monkeypatch.setattr(RSTHook, 'project', counting)
+    _train(
+        _cfg(tmp_path, 'accum', dict(type='RSTHook', tau=1e-3), max_iters=6,
+             optim_wrapper=dict(
+                 optimizer=dict(type='SGD', lr=0.05),
+                 accumulative_counts=2)))
+    assert len(calls) == 3
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match='mode'):
+        RSTHook(mode='random')
+    with pytest.raises(TypeError, match='include'):
+        RSTHook(include='backbone')
+
+
+def test_selecting_nothing_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match='include'):
+        _train(_cfg(tmp_path, 'none',
+                    dict(type='RSTHook', include=('encoder', )), max_iters=1))
+
+
+def test_registered_in_root_hooks_for_any_scope():
+    from mmengine.registry import HOOKS as ROOT
+    assert ROOT.get('RSTHook') is RSTHook
+    from mmseg.registry import HOOKS as SEG_HOOKS
+    assert SEG_HOOKS.get('RSTHook') is RSTHook
+
+
+DDP_SCRIPT = r'''
+import os, sys, torch
+sys.path.insert(0, {repo!r}); sys.path.insert(0, {tests!r})
+import mmvlpuda
+from test_rst_hook import _cfg, _params
+from mmengine.runner import Runner
+from pathlib import Path
+launcher = sys.argv[1]
+cfg = _cfg(Path({tmp!r}), 'ddp-' + launcher,
+           dict(type='RSTHook', tau=2e-3), max_iters=6, launcher=launcher)
+cfg['train_dataloader']['dataset'] = dict(type='RSTToyDataset',
+                                          identical=True)
+from mmvlpuda.utils.launch import setup_cpu_distributed
+from mmengine.config import Config
+cfg = setup_cpu_distributed(Config(cfg))
+runner = Runner.from_cfg(cfg)
+runner.train()
+model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+rank = int(os.environ.get('RANK', 0))
+torch.save({{k: v.detach() for k, v in model.named_parameters()}},
+           os.path.join({tmp!r}, f'{{launcher}}-{{rank}}.pt'))
+'''
+
+
+def test_ddp_two_gloo_processes_match_single_process(tmp_path):
+    script = tmp_path / 'ddp_rst.py'
+    script.write_text(DDP_SCRIPT.format(repo=REPO_ROOT,
+                                        tests=osp.join(REPO_ROOT, 'tests'),
+                                        tmp=str(tmp_path)))
+    env = dict(os.environ, HF_HUB_OFFLINE='1')
+    single = subprocess.run([sys.executable, str(script), 'none'], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert single.returncode == 0, single.stderr[-3000:]
+    port = str(29700 + os.getpid() % 200)
+    ddp = subprocess.run([
+        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+        f'--master_port={port}', str(script), 'pytorch'
+    ], env=env, capture_output=True, text=True, timeout=600)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    ref = torch.load(tmp_path / 'none-0.pt')
+    for rank in (0, 1):
+        got = torch.load(tmp_path / f'pytorch-{rank}.pt')
+        for name, w in ref.items():
+            assert torch.equal(got[name], w), (rank, name)
+
+
+
+@OPTIM_WRAPPERS.register_module(force=True)
+class CPUAutocastOptimWrapper(OptimWrapper):
+    """bf16 autocast on CPU (mmengine's AmpOptimWrapper needs a GPU)."""
+
+    @contextmanager
+    def optim_context(self, model):
+        with super().optim_context(model), torch.autocast(
+                'cpu', dtype=torch.bfloat16):
+            yield
+
+
+def test_mixed_precision_training(tmp_path):
+    runner, rst, rec = _train(
+        _cfg(tmp_path, 'amp', dict(type='RSTHook', tau=2e-3), max_iters=4,
+             optim_wrapper=dict(
+                 type='CPUAutocastOptimWrapper',
+                 optimizer=dict(type='SGD', lr=0.05, momentum=0.9))))
+    assert len(rec.records) == 4
+    assert all(r['violations'] == 0 for r in rec.records)
+    assert 0 < rec.records[-1]['kept'] < rec.records[-1]['numel']
+    assert all(w.dtype == torch.float32 for w in rst.w0_state_dict().values())
