@@ -114,3 +114,45 @@ def test_missing_data_root_is_a_one_line_error(tmp_path):
                          timeout=600)
     assert res.returncode != 0
     assert f'data root not found: {tmp_path / "no"}' in res.stderr
+
+
+def test_rst_train_export_patch_and_test_from_patch(office_home_tree,
+                                                    tmp_path):
+    config = osp.join(REPO_ROOT, 'configs/rst/officehome_rn50.py')
+    work = str(tmp_path / 'rst')
+    opts = _options(office_home_tree) + [
+        'optim_wrapper.optimizer.lr=1e-4', 'custom_hooks.0.tau=1e-5',
+        'optim_wrapper.paramwise_cfg.custom_keys.task_head.lr_mult=10'
+    ]
+    log = _run([sys.executable, 'tools/train.py', config, '--work-dir', work,
+                '--cfg-options'] + opts)
+    assert 'rst_dsp_M' in log and 'RSTHook' in log
+    ckpt = osp.join(work, 'iter_4.pth')
+    state = torch.load(ckpt, map_location='cpu', weights_only=False)
+    assert state['meta']['rst']['nnz'] > 0
+    assert all(torch.isfinite(v).all() for v in state['state_dict'].values()
+               if v.is_floating_point())
+
+    patch_file = str(tmp_path / 'art2clipart.patch')
+    out = _run([sys.executable, 'tools/export_patch.py', ckpt, 'from-ckpt',
+                patch_file])
+    assert 'residual nonzeros' in out and osp.isfile(patch_file)
+    # the patch is far smaller than the dense checkpoint
+    assert osp.getsize(patch_file) < osp.getsize(ckpt) / 4
+
+    acc_ckpt = _accuracy(
+        _run([sys.executable, 'tools/test.py', config, ckpt, '--work-dir',
+              work, '--cfg-options'] + opts))
+    acc_patch = _accuracy(
+        _run([sys.executable, 'tools/test.py', config, '--patch', patch_file,
+              '--work-dir', work, '--cfg-options'] + opts))
+    assert acc_patch == acc_ckpt
+
+    # a patch for another base is refused with a one-line error
+    res = subprocess.run(
+        [sys.executable, 'tools/test.py', config, '--patch', patch_file,
+         '--work-dir', work, '--cfg-options'] + opts + ['randomness.seed=7'],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, HF_HUB_OFFLINE='1'))
+    assert res.returncode != 0
+    assert 'not the base this patch was made for' in res.stderr

@@ -23,6 +23,10 @@ def parse_args():
         default=None,
         help='checkpoint file (omit to test the model as built, e.g. '
         'zero-shot CLIP)')
+    parser.add_argument(
+        '--patch',
+        help='apply this RST patch (tools/export_patch.py) to the model as '
+        'built from the config (its pretrained base) and test that')
     parser.add_argument('--work-dir', help='the dir to save logs and metrics')
     parser.add_argument(
         '--out', help='dump predictions to this pickle file')
@@ -60,12 +64,27 @@ def main():
                                 osp.splitext(osp.basename(args.config))[0])
     if args.checkpoint is not None and not osp.isfile(args.checkpoint):
         raise SystemExit(f'checkpoint not found: {args.checkpoint}')
+    if args.patch is not None and args.checkpoint is not None:
+        raise SystemExit('give either a checkpoint or --patch, not both')
     cfg.load_from = args.checkpoint
     cfg.resume = False
     if args.amp:
         cfg.test_cfg.fp16 = True
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
+    if args.patch is not None:
+        from mmengine.model import is_model_wrapper
+
+        from mmvlpuda.sparse import Patch, PatchError, apply_patch
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        try:
+            patch = Patch.load(args.patch)
+            apply_patch(model, patch)
+        except PatchError as e:
+            raise SystemExit(str(e))
+        runner.logger.info(f'applied patch {args.patch}: {patch.nnz} '
+                           f'nonzeros, DSP {patch.dsp / 1e6:.4f}M')
     if args.out is not None:
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))

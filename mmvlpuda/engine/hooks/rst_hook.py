@@ -118,7 +118,11 @@ class RSTHook(Hook):
         return model.module if is_model_wrapper(model) else model
 
     def before_train(self, runner) -> None:
-        model = self._model(runner)
+        self.setup(self._model(runner))
+
+    def setup(self, model: torch.nn.Module) -> None:
+        """Select the parameters of ``model`` and record their w0 (the
+        current values, or those rebuilt from a resumed checkpoint)."""
         selected, self._dense = [], []
         for name, param in model.named_parameters():
             if not param.requires_grad:

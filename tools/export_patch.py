@@ -1,0 +1,79 @@
+"""Export the sparse RST residual of a trained checkpoint as a patch file.
+
+    python tools/export_patch.py CKPT BASE OUT [--dense task_head] [--fp16]
+
+CKPT  mmengine checkpoint of an RST run (or any fine-tuned checkpoint).
+BASE  the pretrained base weights: a state dict / checkpoint file, or
+      ``from-ckpt`` to use the w0 that RSTHook records inside CKPT.
+OUT   patch file to write (atomically), e.g. work_dirs/art2clipart.patch.
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Export an RST patch')
+    parser.add_argument('checkpoint', help='trained checkpoint')
+    parser.add_argument('base', help="base weights file or 'from-ckpt'")
+    parser.add_argument('out', help='output patch file')
+    parser.add_argument(
+        '--dense',
+        nargs='*',
+        default=None,
+        help='name prefixes stored whole (default: the dense trainable '
+        'tensors recorded by RSTHook, else task_head)')
+    parser.add_argument('--arch', default=None, help='base model identity')
+    parser.add_argument(
+        '--value-dtype',
+        default='float32',
+        choices=['float32', 'float16', 'bfloat16'],
+        help='residual value precision (float32 is bit-exact)')
+    return parser.parse_args()
+
+
+def load_state(path: str) -> dict:
+    import torch
+    if not osp.isfile(path):
+        raise SystemExit(f'file not found: {path}')
+    state = torch.load(path, map_location='cpu', weights_only=False)
+    return state.get('state_dict', state) if isinstance(state, dict) else {}
+
+
+def main():
+    args = parse_args()
+    import torch
+
+    from mmvlpuda.sparse import make_patch
+    from mmvlpuda.sparse.checkpoint import RST_KEY, decode_w0
+    if not osp.isfile(args.checkpoint):
+        raise SystemExit(f'checkpoint not found: {args.checkpoint}')
+    ckpt = torch.load(args.checkpoint, map_location='cpu', weights_only=False)
+    rst = ckpt.get(RST_KEY)
+    if args.base == 'from-ckpt':
+        if rst is None:
+            raise SystemExit(f'{args.checkpoint} has no RST w0 (not '
+                             'trained with RSTHook): pass the base weights')
+        base = decode_w0(ckpt)
+    else:
+        base = load_state(args.base)
+    dense = args.dense
+    if dense is None:
+        dense = rst['dense'] if rst is not None else ['task_head']
+    names = rst['names'] if rst is not None else None
+    meta = dict(arch=args.arch or ckpt.get('meta', {}).get('exp_name', ''),
+                source_checkpoint=osp.basename(args.checkpoint))
+    if rst is not None:
+        meta.update(tau=rst.get('tau'), mode=rst.get('mode'))
+    patch = make_patch(ckpt['state_dict'], base, names=names, dense=dense,
+                       value_dtype=args.value_dtype, **meta)
+    patch.save(args.out)
+    print(f'wrote {args.out}: {patch.nnz:,} residual nonzeros, DSP '
+          f'{patch.dsp / 1e6:.4f}M, {patch.num_bytes:,} bytes '
+          f'({patch.num_bytes / max(patch.nnz, 1):.2f} B/nnz)')
+
+
+if __name__ == '__main__':
+    main()
