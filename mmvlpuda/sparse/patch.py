@@ -42,8 +42,10 @@ class SparseEntry:
 
     ``positions`` are sorted flat indices; ``values`` the residuals there;
     ``exact_positions``/``exact_values`` override positions where
-    ``base + residual`` does not round to the trained value (rare, keeps
-    fp32 patches bit-exact).
+    ``base + residual`` does not round to the trained value, and
+    ``base_positions``/``base_values`` those where ``trained - residual``
+    does not round to the base (both rare; they keep fp32 patches bit-exact
+    in both directions).
     """
     shape: tuple
     dtype: torch.dtype
@@ -52,6 +54,9 @@ class SparseEntry:
     exact_positions: torch.Tensor = field(
         default_factory=lambda: torch.zeros(0, dtype=torch.int64))
     exact_values: Optional[torch.Tensor] = None
+    base_positions: torch.Tensor = field(
+        default_factory=lambda: torch.zeros(0, dtype=torch.int64))
+    base_values: Optional[torch.Tensor] = None
 
     @property
     def nnz(self) -> int:
@@ -77,8 +82,9 @@ def tensors_checksum(state: Mapping[str, torch.Tensor],
     for name in sorted(names):
         t = state[name].detach().cpu().contiguous()
         digest.update(f'{name}|{tuple(t.shape)}|{t.dtype}|'.encode())
-        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel()
-                      else b'')
+        # reshape: a 0-d tensor cannot be viewed as bytes directly
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes()
+                      if t.numel() else b'')
     return digest.hexdigest()
 
 
@@ -87,8 +93,9 @@ def _payload_checksum(tensors: Mapping[str, torch.Tensor]) -> str:
     for key in sorted(tensors):
         t = tensors[key].contiguous()
         digest.update(key.encode())
-        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel()
-                      else b'')
+        # reshape: a 0-d tensor cannot be viewed as bytes directly
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes()
+                      if t.numel() else b'')
     return digest.hexdigest()
 
 
@@ -136,6 +143,9 @@ class Patch:
             if e.exact_positions.numel():
                 tensors[f'sparse/{name}/exact_pos'] = e.exact_positions
                 tensors[f'sparse/{name}/exact_val'] = e.exact_values
+            if e.base_positions.numel():
+                tensors[f'sparse/{name}/base_pos'] = e.base_positions
+                tensors[f'sparse/{name}/base_val'] = e.base_values
             entries[name] = dict(
                 shape=list(e.shape),
                 dtype=str(e.dtype).replace('torch.', ''),
@@ -192,6 +202,14 @@ class Patch:
         except (SafetensorError, ValueError, json.JSONDecodeError) as e:
             raise PatchError('not a readable patch file (truncated or '
                              f'corrupt: {str(e).splitlines()[0]})') from None
+        try:
+            return cls._from_parts(tensors, header, len(data))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise PatchError('corrupt patch metadata '
+                             f'({type(e).__name__}: {e})') from None
+
+    @classmethod
+    def _from_parts(cls, tensors: dict, header: dict, size: int) -> 'Patch':
         if header.get('format') != FORMAT:
             raise PatchError(f'not an {FORMAT} file')
         if int(header.get('version', -1)) > VERSION:
@@ -215,12 +233,15 @@ class Patch:
                 values=tensors[f'sparse/{name}/val'],
                 exact_positions=tensors.get(exact,
                                             torch.zeros(0, dtype=torch.int64)),
-                exact_values=tensors.get(f'sparse/{name}/exact_val'))
+                exact_values=tensors.get(f'sparse/{name}/exact_val'),
+                base_positions=tensors.get(f'sparse/{name}/base_pos',
+                                           torch.zeros(0, dtype=torch.int64)),
+                base_values=tensors.get(f'sparse/{name}/base_val'))
         dense = {n: tensors[f'dense/{n}'] for n in meta['dense']}
         for key in ('entries', 'dense', 'nnz', 'dsp', 'payload_sha256'):
             meta.pop(key, None)
         patch = cls(sparse, dense, meta)
-        patch._num_bytes = len(data)
+        patch._num_bytes = size
         return patch
 
 
@@ -300,6 +321,9 @@ def _sparse_entry(w: torch.Tensor, w0: torch.Tensor,
         inexact = (w0[pos] + residual) != w[pos]
         entry.exact_positions = pos[inexact]
         entry.exact_values = w[pos][inexact].clone()
+        base_inexact = (w[pos] - residual) != w0[pos]
+        entry.base_positions = pos[base_inexact]
+        entry.base_values = w0[pos][base_inexact].clone()
     return entry
 
 
@@ -348,7 +372,7 @@ def _apply_unchecked(model: nn.Module, state: Mapping[str, torch.Tensor],
     for name, d in patch.dense.items():
         undo[name] = state[name].data.clone()
         state[name].data.copy_(d)
-    _UNDO.setdefault(model, {})[id(patch)] = undo
+    _UNDO.setdefault(model, weakref.WeakKeyDictionary())[patch] = undo
 
 
 def apply_patch(model: nn.Module, patch: Patch) -> None:
@@ -366,18 +390,24 @@ def remove_patch(model: nn.Module, patch: Patch) -> None:
     """Restore the base values that :func:`apply_patch` replaced (exactly).
 
     For a model patched elsewhere (e.g. loaded already patched), the base
-    is recomputed as ``w - residual`` and verified against the patch's base
-    checksum; the model is left unchanged if that fails.
+    is recomputed as ``w - residual`` (with the patch's exact base
+    overrides) and verified against the patch's base checksum; the model is
+    left unchanged if that fails. Dense tensors have no base copy in the
+    patch and then keep their patched values.
     """
     state = _state_of(model)
     _check_fits(state, patch)
-    undo = _UNDO.get(model, {}).pop(id(patch), None)
+    undo = _UNDO.get(model, {}).pop(patch, None)
     if undo is None:
         undo = {}
         for name, e in patch.sparse.items():
             flat = state[name].data.view(-1)
             pos = e.positions.to(flat.device)
-            undo[name] = flat[pos] - e.values.to(flat.device, flat.dtype)
+            base = flat[pos] - e.values.to(flat.device, flat.dtype)
+            if e.base_positions.numel():
+                at = torch.searchsorted(pos, e.base_positions.to(pos.device))
+                base[at] = e.base_values.to(base.device, base.dtype)
+            undo[name] = base
         trial = {n: state[n].detach().clone() for n in patch.sparse}
         for name, e in patch.sparse.items():
             trial[name].view(-1)[e.positions] = undo[name].cpu()

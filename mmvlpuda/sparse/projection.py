@@ -76,8 +76,11 @@ def project_(w: torch.Tensor,
     """
     if _fast_path(w) and w0.is_contiguous() and (
             momentum is None or momentum.is_contiguous()):
-        tau_np = np.float64(tau) if w.dtype == torch.float64 else np.float32(
-            min(tau, np.finfo(np.float32).max))
+        # tau beyond the float32 range (incl. inf) must stay inf: clamping it
+        # to float32 max would keep entries whose |w - w0| is inf
+        tau_np = np.float64(tau) if w.dtype == torch.float64 else (
+            np.float32(np.inf) if tau > np.finfo(np.float32).max else
+            np.float32(tau))
         if momentum is None:
             return int(_project_kernel(_np(w), _np(w0), tau_np))
         return int(

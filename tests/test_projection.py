@@ -1,0 +1,274 @@
+"""RST projection (``project_``, ``abs_diff``) and O(nnz) w0 checkpoints."""
+import mmvlpuda  # noqa: F401  (compat fixes before other mmvlpuda imports)
+
+import io
+
+import pytest
+import torch
+
+from mmvlpuda.sparse.checkpoint import RST_KEY, decode_w0, encode_w0
+from mmvlpuda.sparse.projection import abs_diff, project_
+
+INF = float('inf')
+
+
+def _reference(w, w0, tau):
+    return torch.where((w - w0).abs() <= tau, w0, w)
+
+
+def _pair(dtype=torch.float32, shape=(64, 48), seed=0):
+    """w0 and a trained w: small residuals, some of them exactly zero."""
+    g = torch.Generator().manual_seed(seed)
+    w0 = (torch.randn(shape, generator=g) * 0.02).to(dtype)
+    r = torch.randn(shape, generator=g) * 1e-3
+    r[torch.rand(shape, generator=g) < 0.1] = 0
+    w = (w0.float() + r).to(dtype)
+    return w, w0
+
+
+def _make_case(kind, seed=0):
+    """(w, w0) laid out as ``kind``; w may be a view into a larger tensor."""
+    if kind == 'fp32':
+        return _pair(torch.float32, seed=seed)
+    if kind == 'fp64':
+        return _pair(torch.float64, seed=seed)
+    if kind == 'bf16':
+        return _pair(torch.bfloat16, seed=seed)
+    if kind == 'fp32_transposed':
+        w, w0 = _pair(torch.float32, seed=seed)
+        w, w0 = w.t(), w0.t()
+        assert not w.is_contiguous()
+        return w, w0
+    if kind == 'fp32_strided_view':
+        w, w0 = _pair(torch.float32, shape=(64, 96), seed=seed)
+        w, w0 = w[:, ::2], w0[:, ::2].contiguous()
+        assert not w.is_contiguous()
+        return w, w0
+    if kind == 'fp32_noncontig_w0':
+        w, w0 = _pair(torch.float32, shape=(48, 64), seed=seed)
+        return w.t().contiguous(), w0.t()
+    raise ValueError(kind)
+
+
+KINDS = ['fp32', 'fp64', 'bf16', 'fp32_transposed', 'fp32_strided_view',
+         'fp32_noncontig_w0']
+
+
+@pytest.mark.parametrize('kind', KINDS)
+@pytest.mark.parametrize('tau', [0.0, 3e-4, 1e-3])
+def test_project_matches_reference(kind, tau):
+    w, w0 = _make_case(kind)
+    w0_before = w0.clone()
+    expected = _reference(w, w0, tau)
+    num_kept = int(((w - w0).abs() > tau).sum())
+    assert 0 < num_kept < w.numel()  # the case is not trivial
+    kept = project_(w, w0, tau)
+    assert torch.equal(w, expected)
+    assert kept == num_kept
+    assert kept == int((w != w0).sum())
+    assert torch.equal(w0, w0_before)  # w0 is read only
+
+
+def test_project_strided_view_leaves_other_columns_alone():
+    w_full, w0_full = _pair(torch.float32, shape=(64, 96), seed=3)
+    w = w_full[:, ::2]
+    w0 = w0_full[:, ::2].contiguous()
+    odd_before = w_full[:, 1::2].clone()
+    expected = _reference(w, w0, 5e-4)
+    project_(w, w0, 5e-4)
+    assert torch.equal(w_full[:, ::2], expected)
+    assert torch.equal(w_full[:, 1::2], odd_before)
+
+
+@pytest.mark.parametrize('kind', KINDS)
+def test_tau_taken_from_data_is_inclusive(kind):
+    # tau equal to an actual |w - w0| of the tensor: that entry snaps back
+    w, w0 = _make_case(kind, seed=1)
+    diff = (w - w0).abs().reshape(-1)
+    k = int(torch.argsort(diff.float())[diff.numel() // 2])
+    tau = float(diff[k])
+    assert tau > 0
+    expected = _reference(w, w0, tau)
+    target = w.reshape(-1)[k].clone()
+    kept = project_(w, w0, tau)
+    assert torch.equal(w, expected)
+    assert kept == int(((expected - w0).abs() > tau).sum())
+    assert w.reshape(-1)[k] == w0.reshape(-1)[k] != target
+
+
+@pytest.mark.parametrize(
+    'dtype,contiguous',
+    [(torch.float32, True), (torch.float64, True), (torch.bfloat16, True),
+     (torch.float32, False)])
+def test_boundary_equal_to_tau_snaps_back(dtype, contiguous):
+    # all values exactly representable in bf16, fp32 and fp64
+    w0 = torch.tensor([1.0, 1.0, 0.0, -2.0, 1.0, 1.0, 0.5, 4.0], dtype=dtype)
+    w = torch.tensor(
+        [1.25, 0.75, -0.25, -1.75, 1.2578125, 0.7421875, 0.5, 4.25],
+        dtype=dtype)
+    tau = 0.25
+    if not contiguous:
+        w = torch.stack([w, torch.zeros_like(w)], 1)[:, 0]
+        assert not w.is_contiguous()
+    kept = project_(w, w0, tau)
+    expected = torch.tensor(
+        [1.0, 1.0, 0.0, -2.0, 1.2578125, 0.7421875, 0.5, 4.0], dtype=dtype)
+    assert torch.equal(w, expected)
+    assert kept == 2
+
+
+@pytest.mark.parametrize('kind', KINDS)
+def test_tau_inf_resets_everything(kind):
+    w, w0 = _make_case(kind, seed=2)
+    # huge trained values: |w - w0| is inf (or overflows to inf)
+    flat_idx = [(0, 0), (1, 1), (2, 2)]
+    big = torch.finfo(w.dtype).max
+    w[flat_idx[0]] = INF
+    w[flat_idx[1]] = big
+    w0[flat_idx[1]] = -big
+    w[flat_idx[2]] = -INF
+    w0_before = w0.clone()
+    kept = project_(w, w0, INF)
+    assert kept == 0
+    assert torch.equal(w, w0_before)
+
+
+def test_tau_inf_resets_finite_fp32():
+    w, w0 = _pair(torch.float32, seed=4)
+    w.view(-1)[::7] += 1e30
+    assert project_(w, w0, INF) == 0
+    assert torch.equal(w, w0)
+
+
+@pytest.mark.parametrize('kind', KINDS)
+@pytest.mark.parametrize('momentum_layout', ['contiguous', 'transposed'])
+def test_momentum_zeroed_exactly_where_snapped(kind, momentum_layout):
+    w, w0 = _make_case(kind, seed=5)
+    g = torch.Generator().manual_seed(9)
+    if momentum_layout == 'contiguous':
+        buf = torch.randn(w.shape, generator=g).to(w.dtype) + 3.0
+    else:
+        buf = (torch.randn(w.shape[::-1], generator=g) + 3.0).to(w.dtype).t()
+        assert not buf.is_contiguous()
+    assert bool((buf != 0).all())
+    buf_before = buf.clone()
+    tau = 5e-4
+    snap = (w - w0).abs() <= tau
+    expected = _reference(w, w0, tau)
+    kept = project_(w, w0, tau, momentum=buf)
+    assert torch.equal(w, expected)
+    assert kept == int((~snap).sum())
+    assert bool((buf[snap] == 0).all())
+    assert torch.equal(buf[~snap], buf_before[~snap])
+
+
+@pytest.mark.parametrize('kind', KINDS)
+def test_abs_diff(kind):
+    w, w0 = _make_case(kind, seed=6)
+    expected = (w - w0).abs().reshape(-1)
+    w_before = w.clone()
+    got = abs_diff(w, w0)
+    assert got.shape == (w.numel(), ) and got.dtype == w.dtype
+    assert torch.equal(got, expected)
+    out = torch.full((w.numel(), ), -1.0, dtype=w.dtype)
+    got = abs_diff(w, w0, out=out)
+    assert got.data_ptr() == out.data_ptr()
+    assert torch.equal(out, expected)
+    assert torch.equal(w, w_before)
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64,
+                                   torch.bfloat16])
+def test_abs_diff_into_slices_of_a_scratch_buffer(dtype):
+    # as RSTHook does for top-k: one buffer, one slice per tensor
+    pairs = [_pair(dtype, shape=s, seed=i)
+             for i, s in enumerate([(16, 8, 3, 3), (40, ), (32, 24)])]
+    total = sum(w.numel() for w, _ in pairs)
+    scratch = torch.full((total + 5, ), -7.0, dtype=dtype)
+    offset = 0
+    for w, w0 in pairs:
+        abs_diff(w, w0, scratch[offset:offset + w.numel()])
+        offset += w.numel()
+    expected = torch.cat([(w - w0).abs().reshape(-1) for w, w0 in pairs])
+    assert torch.equal(scratch[:total], expected)
+    assert bool((scratch[total:] == -7.0).all())
+
+
+# O(nnz) w0 inside checkpoints ---------------------------------------------
+def _rst_state(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    shapes = {
+        'conv.weight': (16, 8, 3, 3),
+        'fc.weight': (32, 64),
+        'fc.bias': (32, ),
+        'logit_scale': (),
+    }
+    w0, trained = {}, {}
+    for name, shape in shapes.items():
+        base = torch.randn(shape, generator=g) * 0.02
+        w = base + torch.randn(shape, generator=g) * 1e-3
+        w0[name] = base
+        trained[name] = w
+    trained['fc.weight'][0, :3] = torch.tensor([-1.0, 1e-30, 7.0])
+    trained['logit_scale'] = w0['logit_scale'] + 0.5
+    taus = {'conv.weight': 1.5e-3, 'fc.weight': 2e-3, 'fc.bias': 1e-3,
+            'logit_scale': 1e-3}
+    nnz = 0
+    for name in w0:
+        nnz += project_(trained[name], w0[name], taus[name])
+    trained['head.weight'] = torch.randn(4, 32, generator=g)  # not RST
+    return trained, w0, nnz
+
+
+def test_encode_decode_w0_round_trip():
+    trained, w0, nnz = _rst_state()
+    assert 0 < nnz < sum(t.numel() for t in w0.values()) // 4
+    assert nnz == sum(int((trained[n] != w0[n]).sum()) for n in w0)
+    trained_before = {n: t.clone() for n, t in trained.items()}
+    entry = encode_w0(trained, w0, dense=('head', ), tau=1e-3)
+    assert entry['tau'] == 1e-3 and list(entry['dense']) == ['head']
+    ckpt = {'state_dict': trained, RST_KEY: entry}
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    buf.seek(0)
+    loaded = torch.load(buf, weights_only=False)
+    for ck in (ckpt, loaded):
+        rebuilt = decode_w0(ck)
+        assert set(rebuilt) == set(w0)
+        for name in w0:
+            assert rebuilt[name].dtype == w0[name].dtype
+            assert rebuilt[name].shape == w0[name].shape
+            assert torch.equal(rebuilt[name], w0[name]), name
+    for name, t in trained.items():  # the checkpoint is not modified
+        assert torch.equal(t, trained_before[name])
+
+
+def test_encoded_w0_is_o_nnz():
+    trained, w0, nnz = _rst_state(seed=1)
+    entry = encode_w0(trained, w0)
+    stored = sum(t.numel() for part in ('w0_pos', 'w0_val')
+                 for t in entry[part].values())
+    assert stored <= 2 * nnz + 16
+    dense = sum(t.numel() for t in w0.values())
+    assert stored < dense / 4
+
+
+def test_decode_w0_of_unprojected_identical_state_is_the_state():
+    _, w0, _ = _rst_state(seed=2)
+    state = {n: t.clone() for n, t in w0.items()}
+    entry = encode_w0(state, w0)
+    assert sum(t.numel() for t in entry['w0_val'].values()) == 0
+    rebuilt = decode_w0({'state_dict': state, RST_KEY: entry})
+    for name in w0:
+        assert torch.equal(rebuilt[name], w0[name])
+
+
+def test_decode_w0_errors():
+    trained, w0, _ = _rst_state(seed=3)
+    with pytest.raises(KeyError, match='rst'):
+        decode_w0({'state_dict': trained})
+    entry = encode_w0(trained, w0)
+    state = dict(trained)
+    del state['fc.bias']
+    with pytest.raises(KeyError, match='fc.bias'):
+        decode_w0({'state_dict': state, RST_KEY: entry})
