@@ -1,4 +1,5 @@
 import copy
+import inspect
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -35,9 +36,11 @@ class CMKDClassifier(BaseModel):
         task_head (dict): trainable head; ``in_channels`` defaults to the
             backbone's ``embed_dims`` and ``num_classes`` to the number of
             text-head class names.
-        text_head (dict, optional): :class:`TextZeroShotHead`; ``arch``,
-            ``pretrained`` and ``quick_gelu`` default to the backbone's.
-            Required for CMKD and for zero-shot prediction.
+        text_head (dict, optional): the teacher head, normally
+            :class:`TextZeroShotHead` (``arch``, ``pretrained`` and
+            ``quick_gelu`` default to the backbone's); any head mapping
+            features to class logits works (e.g. an ImageNet-prototype
+            teacher). Required for CMKD and for zero-shot prediction.
         cmkd_loss (dict, optional): transfer loss; None trains source-only.
             Defaults to ``dict(type='CMKDLoss')``.
         label_smoothing (float): of the source CE. Defaults to 0.1.
@@ -81,11 +84,8 @@ class CMKDClassifier(BaseModel):
         self.backbone = MODELS.build(backbone)
         self.text_head = None
         if text_head is not None:
-            text_head = copy.deepcopy(text_head)
-            for key in ('arch', 'pretrained', 'quick_gelu'):
-                if key in backbone:
-                    text_head.setdefault(key, backbone[key])
-            self.text_head = MODELS.build(text_head)
+            self.text_head = MODELS.build(
+                self._inherit_backbone_keys(text_head, backbone))
         task_head = copy.deepcopy(task_head)
         task_head.setdefault('in_channels', self.backbone.embed_dims)
         if self.text_head is not None:
@@ -98,6 +98,19 @@ class CMKDClassifier(BaseModel):
         self.predict_head = predict_head
         # classes kept for partial-set DA (None = all)
         self.label_set: Optional[List[int]] = None
+
+    @staticmethod
+    def _inherit_backbone_keys(head: dict, backbone: dict) -> dict:
+        """Default the teacher head's CLIP model (``arch``, ``pretrained``,
+        ``quick_gelu``) to the backbone's, for heads that take them."""
+        head = copy.deepcopy(head)
+        head_cls = MODELS.get(head['type']) if isinstance(
+            head.get('type'), str) else head.get('type')
+        accepted = inspect.signature(head_cls).parameters if head_cls else {}
+        for key in ('arch', 'pretrained', 'quick_gelu'):
+            if key in backbone and key in accepted:
+                head.setdefault(key, backbone[key])
+        return head
 
     def _check_num_classes(self):
         n_task = self.task_head.num_classes
