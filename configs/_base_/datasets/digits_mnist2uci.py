@@ -10,13 +10,13 @@ templates = ['a photo of the number: "{}".']
 train_pipeline = [
     dict(
         type='mmpretrain.RandomResizedCrop',
-        scale=64,
+        scale='${image_size}',
         crop_ratio_range=(0.75, 1.0)),
     dict(type='mmpretrain.PackInputs'),
 ]
 test_pipeline = [dict(type='mmpretrain.PackInputs')]
 
-digits = dict(type='BundledDigitsDataset', image_size=image_size)
+digits = dict(type='BundledDigitsDataset', image_size='${image_size}')
 train_dataloader = dict(
     batch_size=32,
     num_workers=2,

@@ -1,3 +1,9 @@
 from .rst_hook import RSTHook
 
 __all__ = ['RSTHook']
+from .peft_hook import PEFTHook  # noqa: E402
+
+__all__ += ['PEFTHook']
+from .prototype_fit_hook import PrototypeFitHook  # noqa: E402
+
+__all__ += ['PrototypeFitHook']
