@@ -125,3 +125,142 @@ def test_bad_configs_give_one_line_errors(overrides, needle):
 def test_training_needs_paired_batch(model):
     with pytest.raises(ValueError, match='UDADataset'):
         model(torch.randn(2, 3, 64, 64), mode='loss')
+
+
+# ------------------------------------------------------- FixMatch / PDA
+
+FM = dict(type='FixMatchLoss', weight=0.5, threshold=0.0)
+
+
+def _fm_batch(model, n_s=4, n_t=5):
+    torch.manual_seed(1)
+    return model.data_preprocessor(
+        dict(source=_branch(n_s), target=_branch(n_t, labels=False),
+             target_strong=_branch(n_t, labels=False)), True)
+
+
+def test_fixmatch_uses_both_heads_weak_views_as_pseudo_labels():
+    torch.manual_seed(0)
+    model = MODELS.build(_cfg(fixmatch_loss=FM))
+    _set_iter(10000)
+    data = _fm_batch(model)
+    seen = {}
+    fm_forward = model.fixmatch_loss.forward
+
+    def spy(*args, **kwargs):
+        seen['args'], seen['kwargs'] = args, kwargs
+        return fm_forward(*args, **kwargs)
+
+    model.fixmatch_loss.forward = spy
+    losses = model(**data, mode='loss')
+    assert {'loss_fm_task', 'loss_fm_text', 'fm_mask_task',
+            'fm_mask_text'} <= set(losses)
+    assert losses['fm_mask_task'].item() == 1.  # threshold 0 keeps all
+
+    # recompute the views exactly like the model (one backbone pass)
+    n_s, n_t = 4, 5
+    feats = model.extract_feat(
+        torch.cat([data['source']['inputs'], data['target']['inputs'],
+                   data['target_strong']['inputs']]))
+    f_t, f_ts = feats[n_s:n_s + n_t], feats[n_s + n_t:]
+    model.task_head(feats[:n_s])  # keep the head call order (BN1d)
+    p_task, p_text, z_task, z_text = seen['args']
+    assert torch.allclose(p_task, model.task_head(f_t).softmax(1), atol=1e-5)
+    assert torch.allclose(p_text, model.text_head(f_t).softmax(1), atol=1e-5)
+    assert torch.allclose(z_task, model.task_head(f_ts), atol=1e-5)
+    assert torch.allclose(z_text, model.text_head(f_ts), atol=1e-5)
+    # the weak-view probabilities are targets: no gradient
+    assert not p_task.requires_grad and not p_text.requires_grad
+    assert z_task.requires_grad and z_text.requires_grad
+    assert seen['kwargs']['label_set'] is None
+    # expected values from the two pseudo-label sources
+    exp_task = 0.5 * torch.nn.functional.cross_entropy(
+        model.task_head(f_ts), p_task.argmax(1))
+    exp_text = 0.5 * torch.nn.functional.cross_entropy(
+        model.text_head(f_ts), p_text.argmax(1))
+    assert torch.allclose(losses['loss_fm_task'], exp_task, atol=1e-5)
+    assert torch.allclose(losses['loss_fm_text'], exp_text, atol=1e-5)
+
+
+def test_fixmatch_backward_reaches_backbone():
+    torch.manual_seed(0)
+    model = MODELS.build(_cfg(fixmatch_loss=FM, cmkd_loss=None))
+    data = _fm_batch(model)
+    losses = model(**data, mode='loss')
+    assert set(losses) == {'loss_cls', 'loss_fm_task', 'loss_fm_text',
+                           'fm_mask_task', 'fm_mask_text'}
+    model.zero_grad()
+    losses['loss_fm_text'].backward()
+    grads = [p.grad for p in model.backbone.parameters() if p.requires_grad]
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_fixmatch_needs_strong_view_and_text_head():
+    model = MODELS.build(_cfg(fixmatch_loss=FM))
+    data = model.data_preprocessor(
+        dict(source=_branch(2), target=_branch(2, labels=False)), True)
+    with pytest.raises(ValueError, match='target_strong'):
+        model(**data, mode='loss')
+    with pytest.raises(ValueError, match='model.text_head'):
+        MODELS.build(_cfg(fixmatch_loss=FM, cmkd_loss=None, text_head=None,
+                          task_head=dict(type='TaskHead', num_classes=3)))
+
+
+def test_strong_view_is_ignored_without_fixmatch(model):
+    _set_iter(10)
+    data = _fm_batch(model)
+    assert not any('fm' in k for k in model(**data, mode='loss'))
+
+
+def test_label_set_restricts_fixmatch_pseudo_labels():
+    torch.manual_seed(0)
+    model = MODELS.build(_cfg(fixmatch_loss=FM))
+    data = _fm_batch(model)
+    seen = {}
+    fm_forward = model.fixmatch_loss.forward
+
+    def spy(*args, **kwargs):
+        seen['kwargs'] = kwargs
+        return fm_forward(*args, **kwargs)
+
+    model.fixmatch_loss.forward = spy
+    model.label_set = [2]
+    losses = model(**data, mode='loss')
+    assert seen['kwargs']['label_set'] == [2]
+    assert torch.isfinite(losses['loss_fm_task'])
+
+
+def test_partial_set_weights_cls_and_transfer_terms():
+    torch.manual_seed(0)
+    model = MODELS.build(
+        _cfg(fixmatch_loss=FM,
+             partial_set=dict(cls_weight=0.5, transfer_weight=0.1)))
+    assert model.partial_set == dict(cls_weight=0.5, transfer_weight=0.1)
+    _set_iter(10000)
+    data = _fm_batch(model)
+    model.label_set = [0, 2]
+    weighted = model(**data, mode='loss')
+    model.partial_set = None
+    plain = model(**data, mode='loss')
+    assert set(weighted) == set(plain)
+    for key in plain:
+        factor = 0.5 if key == 'loss_cls' else \
+            0.1 if key.startswith('loss_') else 1.
+        assert torch.allclose(weighted[key], factor * plain[key],
+                              atol=1e-6), key
+    # default weights are the paper's
+    model = MODELS.build(_cfg(partial_set=dict()))
+    assert model.partial_set == dict(cls_weight=0.5, transfer_weight=0.1)
+    with pytest.raises(ValueError, match='model.partial_set'):
+        MODELS.build(_cfg(partial_set=dict(cls_weigth=0.5)))
+
+
+def test_label_set_restricts_cmkd_target_terms(model):
+    _set_iter(10000)
+    data = model.data_preprocessor(
+        dict(source=_branch(4), target=_branch(6, labels=False)), True)
+    full = model(**data, mode='loss')
+    model.label_set = [0, 1]
+    part = model(**data, mode='loss')
+    assert torch.allclose(part['loss_reg_src'], full['loss_reg_src'])
+    assert not torch.allclose(part['loss_task'], full['loss_task'])

@@ -354,3 +354,76 @@ def test_empty_target_raises():
     assert 'target' in str(exc.value)
     assert 'source' not in str(exc.value)
     assert '\n' not in str(exc.value)
+
+
+# ---------------------------------------------------------------- strong view
+
+STRONG = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(16, 16), keep_ratio=False),
+    dict(type='CenterCrop', crop_size=10),
+    dict(type='TimmRandAugment'),
+    dict(type='mmpretrain.PackInputs'),
+]
+
+
+def test_target_strong_pipeline_views_the_same_target_image(folder_cfgs):
+    src_cfg, tgt_cfg = folder_cfgs
+    plain = DATASETS.build(
+        dict(type='UDADataset', source=src_cfg, target=tgt_cfg, seed=0))
+    ds = DATASETS.build(
+        dict(type='UDADataset', source=src_cfg, target=tgt_cfg, seed=0,
+             target_strong=STRONG))
+    for i in range(2 * len(ds)):
+        item, ref = ds[i % len(ds)], plain[i % len(plain)]
+        assert set(item) == {'source', 'target', 'target_strong'}
+        weak, strong = item['target'], item['target_strong']
+        # same image (same index j), other pipeline
+        assert strong['data_samples'].img_path == \
+            weak['data_samples'].img_path
+        assert weak['inputs'].shape == (3, 12, 12)
+        assert strong['inputs'].shape == (3, 10, 10)
+        assert 'gt_label' not in strong['data_samples']
+        # the strong view does not consume target draws
+        assert weak['data_samples'].img_path == \
+            ref['target']['data_samples'].img_path
+
+
+def test_target_strong_keeps_labels_when_asked(folder_cfgs):
+    src_cfg, tgt_cfg = folder_cfgs
+    ds = DATASETS.build(
+        dict(type='UDADataset', source=src_cfg, target=tgt_cfg, seed=0,
+             target_strong=STRONG, drop_target_labels=False))
+    item = ds[0]
+    assert int(item['target_strong']['data_samples'].gt_label) == int(
+        item['target']['data_samples'].gt_label)
+
+
+def test_target_strong_as_dataset_uses_the_same_index():
+    ds = UDADataset(IndexDataset(4, 'src'), IndexDataset(9, 'weak'), seed=2,
+                    target_strong=IndexDataset(9, 'strong'))
+    for i in range(20):
+        item = ds[i % 4]
+        assert item['target_strong']['name'] == 'strong'
+        assert item['target_strong']['idx'] == item['target']['idx']
+
+
+def test_target_strong_errors():
+    with pytest.raises(ValueError, match='same images'):
+        UDADataset(IndexDataset(4), IndexDataset(9),
+                   target_strong=IndexDataset(8))
+    with pytest.raises(ValueError, match='get_data_info'):
+        UDADataset(IndexDataset(4), IndexDataset(9), target_strong=STRONG)
+
+
+def test_strong_view_batches_through_the_preprocessor(folder_cfgs):
+    from mmvlpuda.registry import MODELS
+    src_cfg, tgt_cfg = folder_cfgs
+    ds = DATASETS.build(
+        dict(type='UDADataset', source=src_cfg, target=tgt_cfg, seed=0,
+             target_strong=STRONG))
+    batch = pseudo_collate([ds[i] for i in range(3)])
+    out = MODELS.build(dict(type='UDADataPreprocessor'))(batch, True)
+    assert set(out) == {'source', 'target', 'target_strong'}
+    assert out['target_strong']['inputs'].shape == (3, 3, 10, 10)
+    assert out['target_strong']['inputs'].dtype == torch.float32

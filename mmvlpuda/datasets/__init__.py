@@ -6,3 +6,15 @@ __all__ = [
     'DomainFolderDataset', 'UDADataset', 'BundledDigitsDataset',
     'DIGIT_CLASSES', 'ImageLoadError'
 ]
+from .class_subset import ClassSubsetDataset  # noqa: E402
+from .transforms import TimmRandAugment  # noqa: E402
+
+__all__ += ['ClassSubsetDataset', 'TimmRandAugment']
+from .holdout import HoldoutMixin, holdout_indices, parse_holdout  # noqa: E402
+from .image_list import ImageListDataset  # noqa: E402
+from .torchvision_digits import TorchvisionDigitsDataset  # noqa: E402
+
+__all__ += [
+    'ImageListDataset', 'TorchvisionDigitsDataset', 'HoldoutMixin',
+    'holdout_indices', 'parse_holdout'
+]

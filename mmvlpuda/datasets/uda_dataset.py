@@ -1,12 +1,13 @@
 import os
-from typing import Optional, Union
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
-from mmengine.dataset import BaseDataset
+from mmengine.dataset import Compose
 from mmengine.dist import get_rank
 from torch.utils.data import Dataset, get_worker_info
 
-from mmvlpuda.registry import DATASETS
+from mmvlpuda.registry import DATASETS, TRANSFORMS
+from .domain_folder import ImageLoadError
 
 
 def _strip_labels(item):
@@ -34,6 +35,10 @@ class UDADataset(Dataset):
     restarted workers draw anew each epoch, and a run is reproducible for a
     fixed seed and number of workers.
 
+    With ``target_strong`` (FixMatch, paper App. B) the item also has
+    ``target_strong``: a second view of the SAME target image (same index
+    ``j``), so the weak and strong views of a batch pair up row by row.
+
     Args:
         source (dict | Dataset): labeled source dataset (config or object).
         target (dict | Dataset): target dataset.
@@ -42,6 +47,12 @@ class UDADataset(Dataset):
             ``randomness.seed``). Defaults to None.
         drop_target_labels (bool): remove ``gt_label`` from target samples so
             the model cannot see them. Defaults to True.
+        target_strong (list | Callable | dict | Dataset, optional): the
+            strong target view. A pipeline (list of transform configs, or a
+            callable) is applied to ``target.get_data_info(j)``; a dataset
+            (config or object) must list the same images as ``target`` and
+            is indexed with the same ``j``. Defaults to None (no strong
+            view).
 
     Example:
         >>> train_dataloader = dict(
@@ -54,7 +65,9 @@ class UDADataset(Dataset):
                  source: Union[dict, Dataset],
                  target: Union[dict, Dataset],
                  seed: Optional[int] = None,
-                 drop_target_labels: bool = True):
+                 drop_target_labels: bool = True,
+                 target_strong: Union[Sequence[dict], Callable, dict, Dataset,
+                                      None] = None):
         self.source = DATASETS.build(source) if isinstance(source,
                                                            dict) else source
         self.target = DATASETS.build(target) if isinstance(target,
@@ -67,14 +80,46 @@ class UDADataset(Dataset):
         self.drop_target_labels = drop_target_labels
         self._rng = None
         self._rng_owner = None
+        self.target_strong = None  # dataset giving the strong view
+        self.strong_pipeline = None  # or pipeline applied to target infos
+        if target_strong is not None:
+            self._init_target_strong(target_strong)
+
+    def _init_target_strong(self, target_strong) -> None:
+        if isinstance(target_strong, dict) or isinstance(
+                target_strong, Dataset):
+            ds = DATASETS.build(target_strong) if isinstance(
+                target_strong, dict) else target_strong
+            if len(ds) != len(self.target):
+                raise ValueError(
+                    f'UDADataset: target_strong has {len(ds)} samples but '
+                    f'target has {len(self.target)}; both views must list '
+                    'the same images (key `target_strong`)')
+            self.target_strong = ds
+            return
+        if not hasattr(self.target, 'get_data_info'):
+            raise ValueError('UDADataset: a target_strong pipeline needs a '
+                             'target dataset with get_data_info() (an '
+                             'mmengine/mmpretrain dataset); pass a dataset '
+                             'as `target_strong` instead')
+        if isinstance(target_strong, (list, tuple)):
+            target_strong = Compose([
+                TRANSFORMS.build(t) if isinstance(t, dict) else t
+                for t in target_strong
+            ])
+        if not callable(target_strong):
+            raise TypeError('UDADataset: `target_strong` must be a pipeline '
+                            '(list of transforms), a callable or a dataset, '
+                            f'got {type(target_strong).__name__}')
+        self.strong_pipeline = target_strong
 
     @property
     def metainfo(self) -> dict:
         return getattr(self.source, 'metainfo', {})
 
     def full_init(self) -> None:
-        for ds in (self.source, self.target):
-            if isinstance(ds, BaseDataset):
+        for ds in (self.source, self.target, self.target_strong):
+            if ds is not None and hasattr(ds, 'full_init'):
                 ds.full_init()
 
     def __len__(self) -> int:
@@ -94,9 +139,28 @@ class UDADataset(Dataset):
             self._rng_owner = owner
         return self._rng
 
+    def _strong_view(self, j: int):
+        if self.target_strong is not None:
+            return self.target_strong[j]
+        info = self.target.get_data_info(j)
+        try:
+            return self.strong_pipeline(info)
+        except Exception as e:
+            path = info.get('img_path', f'target index {j}') \
+                if isinstance(info, dict) else f'target index {j}'
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise ImageLoadError(
+                f'cannot load the strong view of image {path}: {msg}') from e
+
     def __getitem__(self, idx: int) -> dict:
         src = self.source[idx % len(self.source)]
-        tgt = self.target[int(self._target_rng().integers(len(self.target)))]
+        j = int(self._target_rng().integers(len(self.target)))
+        tgt = self.target[j]
         if self.drop_target_labels:
             tgt = _strip_labels(tgt)
-        return dict(source=src, target=tgt)
+        item = dict(source=src, target=tgt)
+        if self.target_strong is not None or self.strong_pipeline is not None:
+            strong = self._strong_view(j)
+            item['target_strong'] = _strip_labels(
+                strong) if self.drop_target_labels else strong
+        return item

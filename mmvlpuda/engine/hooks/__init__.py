@@ -7,3 +7,6 @@ __all__ += ['PEFTHook']
 from .prototype_fit_hook import PrototypeFitHook  # noqa: E402
 
 __all__ += ['PrototypeFitHook']
+from .partial_set_hook import PartialSetHook  # noqa: E402
+
+__all__ += ['PartialSetHook']

@@ -6,3 +6,7 @@ __all__ = [
     'CMKDLoss', 'gini_impurity', 'batch_gini_impurity', 'mixed_distribution',
     'confidence_coefficient', 'ramp_weight', 'select_classes'
 ]
+from .fixmatch_loss import (FixMatchLoss, masked_cross_entropy,  # noqa: E402
+                            pseudo_labels)
+
+__all__ += ['FixMatchLoss', 'pseudo_labels', 'masked_cross_entropy']
