@@ -1,10 +1,6 @@
-# CMKD + FixMatch, CLIP ViT-B/16, Office-Home (paper App. B).
-_base_ = [
-    './officehome_vitb16.py',
-    '../_base_/datasets/fixmatch_strong.py',
-]
+# CMKD + FixMatch, Office-Home, CLIP ViT-B/16 (paper: 89.0 avg over tasks).
+_base_ = ['./officehome_vitb16.py', '../_base_/datasets/fixmatch_strong.py']
 
-model = dict(fixmatch_loss=dict(type='FixMatchLoss', weight=0.5,
-                                threshold=0.95))
+model = dict(fixmatch_loss='${fixmatch_loss}')
 train_dataloader = dict(
     dataset=dict(target_strong='${target_strong_pipeline}'))

@@ -1,6 +1,6 @@
-# Shared part of the folder-layout UDA benchmarks (Office-31, ImageCLEF-DA,
-# VisDA-2017, DomainNet): ${data_root}/<domain>/<class>/<images>, one
-# DomainFolderDataset per domain, labels in the order of `classes`.
+# Shared part of the folder-layout UDA benchmarks (Office-Home, Office-31,
+# ImageCLEF-DA, VisDA-2017, DomainNet): ${data_root}/<domain>/<class>/<images>,
+# one DomainFolderDataset per domain, labels in the order of `classes`.
 # A benchmark file sets data_root, source_domain, target_domain, classes,
 # templates (and may redefine train_pipeline / test_pipeline, which the
 # datasets reference as '${train_pipeline}' / '${test_pipeline}').

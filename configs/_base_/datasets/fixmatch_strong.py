@@ -1,12 +1,14 @@
 # FixMatch strong target view (paper App. B, official TransformFixMatch):
 # square warp to 256 -> centre 224 crop -> flip -> ColorJitter(0.4, 0.4, 0.4,
-# 0) -> timm RandAugment 'rand-n2-m10-mstd0.5' (fill = CLIP mean). The
-# official code warps to 224 instead of 256 for VisDA only: override the
-# Resize scale there (and use lambda_fm/tau_fm = 2.0/0.80; DomainNet
-# 0.1/0.95). Only defines a top-level key; a FixMatch config lists this file
-# in `_base_` and sets
+# 0) -> timm RandAugment 'rand-n2-m10-mstd0.5' (fill = CLIP mean).
+# Variants: fixmatch_strong_visda.py (the official code warps to 224 for
+# VisDA) and fixmatch_strong_digits.py (decoded digits: no file loading).
+# Only defines a top-level key; a FixMatch config lists this file in
+# `_base_` and sets
 #   train_dataloader.dataset.target_strong = '${target_strong_pipeline}'
-# (the weak view is the benchmark's target train pipeline).
+# (the weak view is the benchmark's target train pipeline) plus
+# model.fixmatch_loss (lambda_fm / tau_fm: 0.5/0.95, VisDA 2.0/0.80,
+# DomainNet 0.1/0.95; the grid keeps them in configs/cmkd/_base_/).
 target_strong_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(256, 256), keep_ratio=False),

@@ -1,6 +1,9 @@
 # Office-Home (Art, Clipart, Product, Real_World; 65 classes) as released:
 #   ${data_root}/<Domain>/<Class>/*.jpg
 # Override with --cfg-options data_root=... source_domain=... target_domain=...
+# Transforms, loaders and the (transductive by default) target protocol are
+# those of _folder_uda.py.
+_base_ = ['./_folder_uda.py']
 data_root = 'data/office_home'
 source_domain = 'Art'
 target_domain = 'Clipart'
@@ -19,50 +22,3 @@ classes = [
 ]
 # prompt of the official code for Office-Home
 templates = ['an image of a {}']
-
-# official transforms: square warp to 256, random 224 crop, flip / warp 224
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(256, 256), keep_ratio=False),
-    dict(type='mmpretrain.RandomCrop', crop_size=224),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='mmpretrain.PackInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(224, 224), keep_ratio=False),
-    dict(type='mmpretrain.PackInputs'),
-]
-
-domain_dataset = dict(
-    type='DomainFolderDataset', data_root='${data_root}', classes='${classes}')
-
-train_dataloader = dict(
-    batch_size=32,  # 32 source + 32 target images per iteration
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        type='UDADataset',
-        source=dict(
-            **domain_dataset,
-            domain='${source_domain}',
-            pipeline=train_pipeline),
-        target=dict(
-            **domain_dataset,
-            domain='${target_domain}',
-            pipeline=train_pipeline)))
-# transductive protocol (paper): evaluate on the whole target domain
-val_dataloader = dict(
-    batch_size=64,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        **domain_dataset,
-        domain='${target_domain}',
-        pipeline=test_pipeline,
-        test_mode=True))
-val_evaluator = dict(type='mmpretrain.Accuracy', topk=(1, ))
-test_dataloader = val_dataloader
-test_evaluator = val_evaluator

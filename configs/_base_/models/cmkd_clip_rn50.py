@@ -1,10 +1,13 @@
-# CLIP RN50 student + frozen text teacher (classes/templates come from the
-# benchmark config through ${...} references).
+# CLIP student + frozen text teacher. Top-level keys referenced here:
+#   arch               open_clip name ('RN50', 'RN101', 'ViT-B-16'); the grid
+#                      sets it in configs/cmkd/_base_/{rn50,rn101,vitb16}.py
+#   classes, templates from the benchmark (dataset) config
+# (the file name is historical: the backbone is whatever `arch` says).
 model = dict(
     type='CMKDClassifier',
     backbone=dict(
         type='CLIPVisualBackbone',
-        arch='RN50',
+        arch='${arch}',
         pretrained='openai',
         norm_eval=True),
     task_head=dict(type='TaskHead'),

@@ -106,6 +106,7 @@ class RSTHook(Hook):
         self.topk_end = topk_end
         self._entries: List[Tuple[str, torch.nn.Parameter, torch.Tensor]] = []
         self._dense: List[str] = []
+        self._buffer_w0: Dict[str, torch.Tensor] = {}
         self._w0_from_ckpt: Optional[Dict[str, torch.Tensor]] = None
         self._scratch: Optional[torch.Tensor] = None
         self.nnz = 0
@@ -143,6 +144,15 @@ class RSTHook(Hook):
                            f'{missing[0]}` ({len(missing)} missing)')
         self._entries = [(n, p, (w0[n] if n in w0 else p.detach()).to(
             p.device, p.dtype).clone().contiguous()) for n, p in selected]
+        # floating-point buffers (BN running statistics) are not projected
+        # but belong to the deployed model: patches store what changed
+        persistent = model.state_dict(keep_vars=True)
+        self._buffer_w0 = {
+            n: (w0[n] if n in w0 else b.detach()).to(b.device,
+                                                     b.dtype).clone()
+            for n, b in model.named_buffers()
+            if b.is_floating_point() and n in persistent
+        }
         self._w0_from_ckpt = None
         self.nnz = self._count_nnz()
         numel = sum(p.numel() for _, p, _ in self._entries)
@@ -156,6 +166,11 @@ class RSTHook(Hook):
     def w0_state_dict(self) -> Dict[str, torch.Tensor]:
         """The pretrained values of the selected tensors."""
         return {name: w0 for name, _, w0 in self._entries}
+
+    def _base_state_dict(self) -> Dict[str, torch.Tensor]:
+        """w0 of the selected parameters plus the floating-point buffers at
+        the start of training (what a patch is taken against)."""
+        return {**self._buffer_w0, **self.w0_state_dict()}
 
     # the projection -------------------------------------------------------
     def current_tau(self) -> float:
@@ -235,10 +250,11 @@ class RSTHook(Hook):
 
     def make_patch(self, runner, **meta):
         """The deployable sparse patch of the current model."""
+        base = self._base_state_dict()
         return make_patch(
             self._model(runner),
-            self.w0_state_dict(),
-            names=[n for n, _, _ in self._entries],
+            base,
+            names=list(base),
             dense=self._dense,
             tau=self.current_tau(),
             mode=self.mode,
@@ -248,16 +264,17 @@ class RSTHook(Hook):
         if not self._entries:
             return
         patch = self.make_patch(runner)
-        runner.message_hub.update_scalar('val/rst_dsp_M', patch.dsp / 1e6)
+        runner.message_hub.update_scalar('val/rst_dsp_M',
+                                         self.dsp(runner) / 1e6)
         runner.message_hub.update_scalar('val/rst_patch_MB',
                                          patch.num_bytes / 2**20)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         if not self._entries:
             return
-        state = dict(self._model(runner).named_parameters())
+        state = self._model(runner).state_dict(keep_vars=True)
         checkpoint[RST_KEY] = encode_w0(
-            state, self.w0_state_dict(), dense=self._dense,
+            state, self._base_state_dict(), dense=self._dense,
             tau=self.current_tau(), mode=self.mode)
         checkpoint.setdefault('meta', {})['rst'] = dict(
             nnz=self._count_nnz(), dsp=self.dsp(runner),

@@ -1,0 +1,1 @@
+arch = 'RN50'  # CLIP RN50 (open_clip name; pretrained='openai')

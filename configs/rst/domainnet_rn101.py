@@ -1,0 +1,2 @@
+# CMKD + RST, DomainNet, CLIP RN101 (no paper number).
+_base_ = ['../cmkd/domainnet_rn101.py', './_base_/rst.py']
