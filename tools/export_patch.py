@@ -1,6 +1,6 @@
 """Export the sparse RST residual of a trained checkpoint as a patch file.
 
-    python tools/export_patch.py CKPT BASE OUT [--dense task_head] [--fp16]
+    python tools/export_patch.py CKPT BASE OUT [--dense task_head] [--value-dtype float16]
 
 CKPT  mmengine checkpoint of an RST run (or any fine-tuned checkpoint).
 BASE  the pretrained base weights: a state dict / checkpoint file, or
