@@ -3,7 +3,12 @@ import os.path as osp
 
 os.environ['HF_HUB_OFFLINE'] = '1'  # a missing CLIP weight fails fast
 
+import logging  # noqa: E402
+
 import pytest  # noqa: E402
+from mmengine import DefaultScope  # noqa: E402
+from mmengine.logging import MessageHub, MMLogger  # noqa: E402
+from mmengine.visualization import Visualizer  # noqa: E402
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -20,3 +25,24 @@ def mmvlpuda_scope():
 @pytest.fixture
 def repo_root():
     return REPO_ROOT
+
+
+@pytest.fixture
+def isolated_runner_state():
+    """Undo the global state a Runner leaves behind (scope, message hub,
+    visualizer, loggers and their file handlers)."""
+    managers = (DefaultScope, MessageHub, Visualizer, MMLogger)
+    saved = {m: m._instance_dict.copy() for m in managers}
+    try:
+        yield
+    finally:
+        for name, logger in list(MMLogger._instance_dict.items()):
+            if name in saved[MMLogger]:
+                continue
+            for handler in list(logger.handlers):
+                if isinstance(handler, logging.FileHandler):
+                    handler.close()
+                    logger.removeHandler(handler)
+        for m in managers:
+            m._instance_dict.clear()
+            m._instance_dict.update(saved[m])

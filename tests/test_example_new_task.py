@@ -25,26 +25,6 @@ CONFIG = osp.join(PROJECT, 'configs', 'multilabel_cmkd_rst_toy.py')
 MAX_ITERS = 4
 
 
-@pytest.fixture
-def isolated_runner_state():
-    """Undo the global state a Runner leaves behind (scope, message hub,
-    visualizer, loggers and their file handlers)."""
-    managers = (DefaultScope, MessageHub, Visualizer, MMLogger)
-    saved = {m: m._instance_dict.copy() for m in managers}
-    try:
-        yield
-    finally:
-        for name, logger in list(MMLogger._instance_dict.items()):
-            if name in saved[MMLogger]:
-                continue
-            for handler in list(logger.handlers):
-                if isinstance(handler, logging.FileHandler):
-                    handler.close()
-                    logger.removeHandler(handler)
-        for m in managers:
-            m._instance_dict.clear()
-            m._instance_dict.update(saved[m])
-
 
 @pytest.fixture(scope='module')
 def toy_data(tmp_path_factory):

@@ -275,25 +275,7 @@ def test_adalora_needs_a_total_step():
 
 
 # under a Runner --------------------------------------------------------------
-@pytest.fixture
-def isolated_runner_state():
-    """Undo the global state a Runner leaves behind (scope, message hub,
-    visualizer, logger file handlers)."""
-    managers = (DefaultScope, MessageHub, Visualizer, MMLogger)
-    saved = {m: m._instance_dict.copy() for m in managers}
-    try:
-        yield
-    finally:
-        for name, logger in list(MMLogger._instance_dict.items()):
-            if name in saved[MMLogger]:
-                continue
-            for handler in list(logger.handlers):
-                if isinstance(handler, logging.FileHandler):
-                    handler.close()
-                    logger.removeHandler(handler)
-        for m in managers:
-            m._instance_dict.clear()
-            m._instance_dict.update(saved[m])
+
 
 
 @pytest.fixture(scope='module')

@@ -34,26 +34,7 @@ MAX_ITERS = 4
 
 
 # global-state hygiene -------------------------------------------------------
-@pytest.fixture
-def isolated_runner_state():
-    """Undo what building a Runner leaves behind: its DefaultScope
-    ('mmpretrain'/'mmseg' would otherwise stay current for later tests), its
-    MessageHub, Visualizer and logger instances (log file handler closed)."""
-    managers = (DefaultScope, MessageHub, Visualizer, MMLogger)
-    saved = {m: m._instance_dict.copy() for m in managers}
-    try:
-        yield
-    finally:
-        for name, logger in list(MMLogger._instance_dict.items()):
-            if name in saved[MMLogger]:
-                continue
-            for handler in list(logger.handlers):
-                if isinstance(handler, logging.FileHandler):
-                    handler.close()
-                    logger.removeHandler(handler)
-        for m in managers:
-            m._instance_dict.clear()
-            m._instance_dict.update(saved[m])
+
 
 
 # toy data -------------------------------------------------------------------
