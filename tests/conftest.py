@@ -46,3 +46,11 @@ def isolated_runner_state():
         for m in managers:
             m._instance_dict.clear()
             m._instance_dict.update(saved[m])
+
+
+@pytest.fixture
+def seg_trees(tmp_path):
+    """Tiny Cityscapes / GTA5 / ACDC trees (see tests/seg_data.py):
+    ``dict(cityscapes=..., gta=..., acdc=..., acdc_flat=...)`` root paths."""
+    from seg_data import make_seg_trees
+    return make_seg_trees(tmp_path / 'seg_data')

@@ -147,15 +147,20 @@ def test_missing_key_in_embedded_ref_names_path():
     assert 'model.head.path' in msg
 
 
-def test_chained_reference_is_rejected():
+def test_chained_references_resolve():
     cfg = Config(dict(a='x', b='${a}', c=dict(v='${b}')))
-    with pytest.raises(ValueError, match='b'):
-        resolve_cfg_refs(cfg)
+    out = resolve_cfg_refs(cfg)
+    assert out.b == 'x' and out.c.v == 'x'
 
 
-def test_chained_embedded_reference_is_rejected():
+def test_chained_embedded_references_resolve():
     cfg = Config(dict(a='x', b='pre-${a}', c=dict(v='${b}/post')))
-    with pytest.raises(ValueError):
+    assert resolve_cfg_refs(cfg).c.v == 'pre-x/post'
+
+
+def test_reference_cycle_is_rejected_naming_the_cycle():
+    cfg = Config(dict(a='${b}', b=dict(v='${a}'), c='${a}'))
+    with pytest.raises(ValueError, match='cycle: .*a -> b -> a'):
         resolve_cfg_refs(cfg)
 
 

@@ -3,7 +3,6 @@ its config through the registry, trained in-process on generated data."""
 import copy
 import glob
 import importlib.util
-import logging
 import os.path as osp
 import sys
 import uuid
@@ -11,10 +10,7 @@ import uuid
 import pytest
 import torch
 from mmengine.hooks import Hook
-from mmengine.logging import MessageHub, MMLogger
 from mmengine.model import is_model_wrapper
-from mmengine.registry import DefaultScope
-from mmengine.visualization import Visualizer
 
 from conftest import REPO_ROOT
 
@@ -23,7 +19,6 @@ if REPO_ROOT not in sys.path:  # `projects.example_new_task` is imported
 PROJECT = osp.join(REPO_ROOT, 'projects', 'example_new_task')
 CONFIG = osp.join(PROJECT, 'configs', 'multilabel_cmkd_rst_toy.py')
 MAX_ITERS = 4
-
 
 
 @pytest.fixture(scope='module')

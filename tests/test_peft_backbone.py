@@ -3,7 +3,6 @@ baselines, exact adapters, AdaLoRA rank allocation under a Runner and every
 ``configs/peft`` config end to end on a generated Office-Home tree."""
 import copy
 import glob
-import logging
 import math
 import os.path as osp
 import uuid
@@ -12,10 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from mmengine.logging import MessageHub, MMLogger
-from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
-from mmengine.visualization import Visualizer
 from PIL import Image
 
 from conftest import REPO_ROOT
@@ -277,7 +273,6 @@ def test_adalora_needs_a_total_step():
 # under a Runner --------------------------------------------------------------
 
 
-
 @pytest.fixture(scope='module')
 def office_home_tree(tmp_path_factory):
     """65 classes x 1 image for the two domains of the configs."""
@@ -417,3 +412,36 @@ def test_adalora_allocates_ranks_during_training(office_home_tree, tmp_path,
         total_step=6))
     fresh.load_adalora_state(ckpt['adalora'])
     assert fresh.adalora_ranks() == ranks
+
+
+def test_lora_on_dilated_convs_equals_the_merged_weights():
+    """peft's Conv2d adapter ignores dilation; PEFTBackbone restores it so
+    LoRA runs on DeepLab's dilated ResNet stages and equals W + B·A."""
+    backbone = PEFTBackbone(method='lora',
+                            backbone=dict(_scope_='mmseg',
+                                          type='ResNetV1c',
+                                          depth=18,
+                                          dilations=(1, 1, 2, 4),
+                                          strides=(1, 2, 1, 1),
+                                          contract_dilation=True),
+                            peft_cfg=dict(
+                                r=2,
+                                lora_alpha=2,
+                                target_modules=r'.*layer\d\.\d+\.conv[12]'))
+    backbone.eval()
+    dilations = {
+        m.base_layer.dilation
+        for m in backbone.modules() if hasattr(m, 'lora_A')
+    }
+    assert {(2, 2), (4, 4)} <= dilations
+    for module in backbone.modules():
+        if hasattr(module, 'lora_B'):
+            nn.init.normal_(module.lora_B['default'].weight, std=0.05)
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        out = backbone(x)[-1]
+        for module in backbone.modules():
+            if hasattr(module, 'lora_B'):
+                module.merge()
+        merged = backbone(x)[-1]
+    assert torch.allclose(out, merged, atol=1e-4)

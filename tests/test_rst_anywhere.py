@@ -7,7 +7,6 @@ with the config's own ``default_scope`` ('mmpretrain' / 'mmseg'), and check
 the RST invariant, that resets really happened, the tau schedule and the
 ``checkpoint['rst']`` entry.
 """
-import logging
 import os
 import os.path as osp
 import uuid
@@ -20,10 +19,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.hooks import Hook  # noqa: E402
-from mmengine.logging import MessageHub, MMLogger  # noqa: E402
 from mmengine.model import is_model_wrapper  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
-from mmengine.visualization import Visualizer  # noqa: E402
 
 PROJECT = osp.join(
     osp.dirname(osp.dirname(osp.abspath(__file__))), 'projects',
@@ -34,7 +31,6 @@ MAX_ITERS = 4
 
 
 # global-state hygiene -------------------------------------------------------
-
 
 
 # toy data -------------------------------------------------------------------

@@ -315,7 +315,6 @@ def test_ddp_two_gloo_processes_match_single_process(tmp_path):
             assert torch.equal(got[name], w), (rank, name)
 
 
-
 @OPTIM_WRAPPERS.register_module(force=True)
 class CPUAutocastOptimWrapper(OptimWrapper):
     """bf16 autocast on CPU (mmengine's AmpOptimWrapper needs a GPU)."""

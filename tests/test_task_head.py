@@ -24,3 +24,13 @@ def test_forward_is_bn_then_ln_then_linear():
     assert head(x).shape == (5, 3)
     trainable = {n for n, p in head.named_parameters() if p.requires_grad}
     assert trainable == {'ln.weight', 'ln.bias', 'fc.weight'}
+
+
+def test_without_batch_norm_train_and_eval_agree():
+    head = TaskHead(in_channels=8, num_classes=3, batch_norm=False)
+    assert head.bn is None
+    x = torch.randn(5, 8)
+    x[:, 0] = 0.  # a dead channel: no running statistics to go stale
+    out_train = head.train()(x)
+    assert torch.allclose(out_train, head.eval()(x))
+    assert torch.allclose(out_train, head.fc(head.ln(x)))

@@ -12,6 +12,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import DictAction  # noqa: E402
+from mmengine.hooks import Hook  # noqa: E402
 
 
 def parse_args():
@@ -48,6 +49,30 @@ def parse_args():
     return args
 
 
+class ApplyPatchHook(Hook):
+    """Applies an RST patch before testing, i.e. after the Runner loaded
+    ``load_from`` (the base). Exits with the patch error on a wrong base."""
+
+    priority = 'VERY_LOW'
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def before_test(self, runner) -> None:
+        from mmengine.model import is_model_wrapper
+
+        from mmvlpuda.sparse import Patch, PatchError, apply_patch
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        try:
+            patch = Patch.load(self.path)
+            apply_patch(model, patch)
+        except PatchError as e:
+            raise SystemExit(str(e))
+        runner.logger.info(f'applied patch {self.path}: {patch.nnz} '
+                           f'nonzeros, DSP {patch.dsp / 1e6:.4f}M')
+
+
 def main():
     args = parse_args()
     from mmengine.evaluator import DumpResults
@@ -66,25 +91,17 @@ def main():
         raise SystemExit(f'checkpoint not found: {args.checkpoint}')
     if args.patch is not None and args.checkpoint is not None:
         raise SystemExit('give either a checkpoint or --patch, not both')
-    cfg.load_from = args.checkpoint
+    if args.patch is None:
+        cfg.load_from = args.checkpoint
+    # with --patch, `load_from` (if the config sets it) is the pretrained
+    # base the patch was made against, e.g. a segmentor checkpoint
     cfg.resume = False
     if args.amp:
         cfg.test_cfg.fp16 = True
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     if args.patch is not None:
-        from mmengine.model import is_model_wrapper
-
-        from mmvlpuda.sparse import Patch, PatchError, apply_patch
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        try:
-            patch = Patch.load(args.patch)
-            apply_patch(model, patch)
-        except PatchError as e:
-            raise SystemExit(str(e))
-        runner.logger.info(f'applied patch {args.patch}: {patch.nnz} '
-                           f'nonzeros, DSP {patch.dsp / 1e6:.4f}M')
+        runner.register_hook(ApplyPatchHook(args.patch), priority='VERY_LOW')
     if args.out is not None:
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))

@@ -18,3 +18,7 @@ __all__ += [
     'ImageListDataset', 'TorchvisionDigitsDataset', 'HoldoutMixin',
     'holdout_indices', 'parse_holdout'
 ]
+from .seg import (ACDCDataset, GTADataset, UDASegDataset,  # noqa: E402
+                  rcs_class_probs)
+
+__all__ += ['GTADataset', 'ACDCDataset', 'UDASegDataset', 'rcs_class_probs']

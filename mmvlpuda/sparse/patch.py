@@ -7,20 +7,18 @@ metadata. The file format is specified in ``docs/rst_deployment.md``.
 """
 import hashlib
 import json
-import os
 import os.path as osp
-import tempfile
 import weakref
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Dict, Iterable, Mapping, Optional, Sequence, Union
 
-import numpy as np
 import torch
 import torch.nn as nn
 from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from mmvlpuda.utils.atomic import atomic_write
 from .varint import decode_positions, encode_positions
 
 FORMAT = 'mmvlpuda-sparse-patch'
@@ -167,19 +165,7 @@ class Patch:
     def save(self, path: str) -> None:
         """Write the patch atomically (temp file + rename)."""
         data = self.to_bytes()
-        folder = osp.dirname(osp.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix='.patch-')
-        try:
-            with os.fdopen(fd, 'wb') as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if osp.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, lambda f: f.write(data))
         self._num_bytes = len(data)
 
     @classmethod

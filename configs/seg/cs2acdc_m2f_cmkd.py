@@ -1,0 +1,19 @@
+# Cityscapes -> ACDC, Mask2Former R50 + CMKD-seg (paper App. L, Table IX:
+# 51.0 mIoU, DSP 44.0M): EMA teacher (0.99) and the frozen pretrained
+# decoder as the two teachers, 0.1 x source loss, lambda_cmkd = 0.25 ramp,
+# lr 1e-5, crop 512, DACS augmentation, RCS. Start from the Cityscapes
+# checkpoint: --cfg-options load_from=<mask2former cityscapes .pth>.
+_base_ = [
+    './_base_/models/mask2former_r50_cityscapes.py',
+    './_base_/datasets/uda_cityscapes_to_acdc_512x512.py',
+    './_base_/seg_runtime.py',
+]
+model = dict(
+    _delete_=True,
+    type='mmvlpuda.CMKDSegmentor',
+    alpha=0.99,
+    sup_weight=0.1,
+    cmkd_weight=0.25,
+    ramp_iters='${max_iters}',
+    model='${segmentor}')
+optim_wrapper = dict(optimizer=dict(lr=1e-5))

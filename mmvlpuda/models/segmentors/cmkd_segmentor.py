@@ -1,0 +1,174 @@
+"""CMKD for semantic segmentation (paper App. L, Cityscapes→ACDC)."""
+import copy
+from typing import Dict
+
+import torch
+
+from mmvlpuda.models.losses.cmkd_loss import (confidence_coefficient,
+                                              mixed_distribution,
+                                              ramp_weight)
+from mmvlpuda.models.utils.dacs_transforms import pseudo_label_and_weight
+from mmvlpuda.registry import MODELS
+from .dacs import DACS, labeled_samples
+
+
+def pixel_rows(probs: torch.Tensor) -> torch.Tensor:
+    """``(B, C, H, W)`` -> ``(B*H*W, C)`` per-pixel distributions."""
+    return probs.permute(0, 2, 3, 1).reshape(-1, probs.shape[1])
+
+
+def image_confidence(p_student: torch.Tensor, p_teacher: torch.Tensor,
+                     variant: str = 'paper') -> torch.Tensor:
+    """Per-image α of App. L: the per-pixel coefficient of Eq. (11)
+    (:func:`confidence_coefficient`) averaged over the pixels of each
+    image. Returns ``(B,)`` detached values in ``[0, 1]``."""
+    alpha = confidence_coefficient(
+        pixel_rows(p_student), pixel_rows(p_teacher), variant)
+    return alpha.view(p_student.shape[0], -1).mean(dim=1)
+
+
+@MODELS.register_module()
+class CMKDSegmentor(DACS):
+    r"""CMKD-seg (paper App. L) on top of DACS self-training.
+
+    Three views of a target image :math:`x_t`: the student :math:`F`, its
+    EMA teacher :math:`\bar F` (momentum ``alpha``, 0.99) and
+    :math:`\check F` = the student's backbone with the FROZEN pretrained
+    decode head (a copy of the student's head taken at the first training
+    iteration, i.e. after ``load_from``). With per-pixel class
+    distributions (Mask2Former scores normalised over classes):
+
+    * :math:`L_{task}`: segmentation loss on the target with pseudo-labels
+      :math:`\arg\max \bar F(x_t)`;
+    * :math:`L_{distill}`: the same loss with pseudo-labels
+      :math:`\arg\max \tfrac12(\bar F(x_t) + \check F(x_t))` (Eq. (8));
+    * :math:`\alpha = \mathrm{sg}(\exp(-KL))` per image (Eq. (11) per pixel,
+      averaged over the image). ``kl_variant='paper'`` (default) uses
+      :math:`KL(F \| \check F)` as written in App. L; ``'upstream'`` uses
+      :math:`KL(\check F \| F)` as the official classification code;
+    * :math:`L = w_{sup} L_{sup} + \lambda(t)\,\tfrac1B\sum_i
+      (\alpha_i L_{task,i} + (1-\alpha_i) L_{distill,i})` with
+      :math:`\lambda(t) = \beta\,(2/(1+e^{-t/T}) - 1)` (Eq. (13)),
+      :math:`w_{sup}=0.1`, :math:`\beta = 0.25`.
+
+    Both target terms use the DACS augmentation (ClassMix with the source
+    image and its labels, colour jitter, blur) and the DACS confidence
+    weight (pixels below it ignored, the loss scaled by it; see
+    :class:`DACS`). The per-image terms run the decode head per image on
+    shared backbone features.
+
+    Args:
+        model (dict): mmseg segmentor config (``_scope_='mmseg'``).
+        alpha (float): EMA momentum cap. Defaults to 0.99.
+        sup_weight (float): weight of the source loss. Defaults to 0.1.
+        cmkd_weight (float): β of λ(t). Defaults to 0.25.
+        ramp_iters (int): T of λ(t) (the run length). Defaults to 40000.
+        kl_variant (str): ``'paper'`` or ``'upstream'``. Defaults to
+            ``'paper'``.
+        **kwargs: the remaining :class:`DACS` arguments.
+
+    Example:
+        >>> model = dict(type='mmvlpuda.CMKDSegmentor', ramp_iters=40000,
+        ...              model=dict(_scope_='mmseg', type='EncoderDecoder',
+        ...                         decode_head=dict(type='Mask2FormerHead',
+        ...                                          ...)))
+    """
+
+    def __init__(self,
+                 model: dict,
+                 alpha: float = 0.99,
+                 sup_weight: float = 0.1,
+                 cmkd_weight: float = 0.25,
+                 ramp_iters: int = 40000,
+                 kl_variant: str = 'paper',
+                 **kwargs):
+        if kl_variant not in ('paper', 'upstream'):
+            raise ValueError("kl_variant must be 'paper' or 'upstream', got "
+                             f"'{kl_variant}' (key `kl_variant`)")
+        super().__init__(model, alpha=alpha, **kwargs)
+        self.frozen_head = self._frozen(
+            copy.deepcopy(self.model.decode_head))
+        self.sup_weight = sup_weight
+        self.cmkd_weight = cmkd_weight
+        self.ramp_iters = ramp_iters
+        self.kl_variant = kl_variant
+
+    def plain_checkpoint_targets(self):
+        return super().plain_checkpoint_targets() + [('decode_head.',
+                                                      'frozen_head.')]
+
+    def _step_teacher(self) -> int:
+        it = super()._step_teacher()
+        if it == 0:  # the pretrained head becomes the frozen teacher head
+            self.frozen_head.load_state_dict(
+                self.model.decode_head.state_dict())
+        return it
+
+    @torch.no_grad()
+    def student_and_frozen_probabilities(self, inputs, data_samples):
+        """Class distributions of :math:`F` and :math:`\\check F` on the
+        target (one backbone pass)."""
+        feats = self.model.extract_feat(inputs)
+        metas = [s.metainfo for s in data_samples]
+        cfg = self.model.test_cfg
+        return (self.class_probabilities(
+            self.model.decode_head.predict(feats, metas, cfg)),
+                self.class_probabilities(
+                    self.frozen_head.predict(feats, metas, cfg)))
+
+    def per_image_loss(self, feats, data_samples, labels: torch.Tensor,
+                       weight: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` summed decode-head loss of each image."""
+        head = self.model.decode_head
+        out = []
+        for i, sample in enumerate(data_samples):
+            lbl, w = labels[i:i + 1], weight[i:i + 1]
+            if getattr(head, 'supports_seg_weight', False):
+                samples = labeled_samples([sample], lbl, w)
+                scale = 1.
+            else:
+                lbl, scale = self.ignore_unweighted(lbl, w)
+                samples = labeled_samples([sample], lbl)
+            losses = head.loss([f[i:i + 1] for f in feats], samples,
+                               self.model.train_cfg)
+            out.append(scale * sum(v for k, v in losses.items()
+                                   if 'loss' in k))
+        return torch.stack(out)
+
+    def target_pseudo_labels(self, inputs: torch.Tensor, data_samples):
+        """α (per image), task and distillation pseudo-labels and the DACS
+        confidence weight of a target batch (all without gradient)."""
+        p_ema = self.teacher_probabilities(inputs, data_samples)
+        p_student, p_frozen = self.student_and_frozen_probabilities(
+            inputs, data_samples)
+        alpha = image_confidence(p_student, p_frozen, self.kl_variant)
+        task_labels, weight = pseudo_label_and_weight(
+            p_ema, self.pseudo_threshold, self.ignore_top,
+            self.ignore_bottom)
+        distill_labels = mixed_distribution(p_ema, p_frozen).argmax(dim=1)
+        return alpha, task_labels, distill_labels, weight
+
+    def loss(self, source: dict, target: dict) -> Dict[str, torch.Tensor]:
+        it = self._step_teacher()
+        losses = {
+            f'src.{k}': v * self.sup_weight if 'loss' in k else v
+            for k, v in self.model.loss(source['inputs'],
+                                        source['data_samples']).items()
+        }
+        alpha, task_labels, distill_labels, weight = \
+            self.target_pseudo_labels(target['inputs'],
+                                      target['data_samples'])
+        images, mixed_weight, task_labels, distill_labels = self.mix(
+            source, target, weight, task_labels, distill_labels)
+        feats = self.model.extract_feat(images)
+        samples = target['data_samples']
+        l_task = self.per_image_loss(feats, samples, task_labels,
+                                     mixed_weight)
+        l_distill = self.per_image_loss(feats, samples, distill_labels,
+                                        mixed_weight)
+        lam = self.cmkd_weight * ramp_weight(it, self.ramp_iters)
+        losses['tgt.loss_task'] = lam * (alpha * l_task).mean()
+        losses['tgt.loss_distill'] = lam * ((1 - alpha) * l_distill).mean()
+        losses['alpha'] = alpha.mean()
+        losses['pseudo_weight'] = weight.mean()
+        return losses

@@ -1,0 +1,380 @@
+"""DACS / DAFormer self-training transforms for semantic segmentation UDA.
+
+Batch-first torch re-implementation of DAFormer's
+``mmseg/models/utils/dacs_transforms.py`` (from DACS, Tranheden et al. 2021)
+and of the pseudo-label / EMA-teacher rules of DAFormer's
+``mmseg/models/uda/dacs.py`` (Hoyer et al. 2022). Images are normalised
+``(B, C, H, W)`` float tensors, labels ``(B, H, W)`` long. Every random
+function takes an optional :class:`torch.Generator` (random numbers are drawn
+on the generator's device, default CPU, then moved to the data's device).
+
+Differences from DAFormer (documented per function): ClassMix classes are
+drawn from each image's own label without the ignore index; colour jitter
+uses torchvision's ``adjust_*`` (multiplicative brightness) instead of
+kornia 0.5; the apply/skip decisions are per image by default
+(``per_image=False`` gives DAFormer's one decision per batch).
+"""
+import math
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torchvision.transforms.functional as TF
+import torchvision.transforms.v2.functional as F
+from torch import Tensor
+
+MeanStd = Union[Sequence[float], Tensor]
+
+
+def _rand(num: int, generator: Optional[torch.Generator]) -> Tensor:
+    """``num`` samples of U(0, 1) on the generator's device (CPU default)."""
+    device = generator.device if generator is not None else None
+    return torch.rand(num, generator=generator, device=device)
+
+
+def _randperm(num: int, generator: Optional[torch.Generator]) -> Tensor:
+    """A random permutation of ``range(num)`` on the generator's device."""
+    device = generator.device if generator is not None else None
+    return torch.randperm(num, generator=generator, device=device)
+
+
+def _uniform(low: float, high: float,
+             generator: Optional[torch.Generator]) -> float:
+    """One sample of U(low, high)."""
+    return low + (high - low) * _rand(1, generator).item()
+
+
+def apply_flags(num: int,
+                probability: float,
+                generator: Optional[torch.Generator] = None,
+                per_image: bool = True) -> List[bool]:
+    """Which images get a random transform: DAFormer dacs_transforms rule
+    "apply iff U(0, 1) > p" (``color_jitter > p``, ``blur > 0.5``).
+
+    Args:
+        num (int): number of images.
+        probability (float): the threshold ``p``; a transform is applied
+            with probability ``1 - p`` (p=0: always, p=1: never).
+        generator (torch.Generator, optional): random generator.
+        per_image (bool): one draw per image (default) or one draw for the
+            whole batch (DAFormer draws ``strong_parameters`` once per
+            batch).
+
+    Returns:
+        list[bool]: ``num`` flags.
+    """
+    draws = _rand(num if per_image else 1, generator) > probability
+    flags = draws.tolist()
+    return flags if per_image else flags * num
+
+
+def class_mix_masks(labels: Tensor,
+                    ignore_index: int = 255,
+                    generator: Optional[torch.Generator] = None) -> Tensor:
+    """ClassMix masks: DACS (Tranheden et al. 2021) ClassMix, DAFormer
+    ``get_class_masks`` / ``generate_class_mask``.
+
+    For each image, ``ceil(n / 2)`` of the ``n`` classes present in THAT
+    image's label are chosen uniformly without replacement and the mask is
+    1 on pixels of a chosen class. Unlike DAFormer, whose
+    ``torch.unique(labels)`` runs over the whole batch (so a chosen class
+    may be absent from the image and the ignore index may be chosen), the
+    classes are per image and ``ignore_index`` is never chosen. An image
+    with no valid class gets an all-zero mask.
+
+    Args:
+        labels (Tensor): source labels ``(B, H, W)`` or ``(B, 1, H, W)``.
+        ignore_index (int): label value never chosen.
+        generator (torch.Generator, optional): random generator.
+
+    Returns:
+        Tensor: float masks ``(B, 1, H, W)`` (1 = take the source pixel).
+    """
+    if labels.dim() == 4:
+        assert labels.shape[1] == 1, 'labels must be (B,H,W) or (B,1,H,W)'
+        labels = labels[:, 0]
+    masks = []
+    for label in labels:
+        classes = torch.unique(label)
+        classes = classes[classes != ignore_index]
+        num_chosen = (classes.numel() + 1) // 2  # ceil(n / 2)
+        order = _randperm(classes.numel(), generator).to(classes.device)
+        chosen = classes[order[:num_chosen]]
+        masks.append(torch.isin(label, chosen))
+    return torch.stack(masks).unsqueeze(1).float()
+
+
+def one_mix(mask: Tensor, source: Tensor, target: Tensor) -> Tensor:
+    """Paste the masked source onto the target: DACS (Tranheden et al.
+    2021) ``one_mix``, ``mask * source + (1 - mask) * target``.
+
+    Works for images ``(B, C, H, W)``, labels ``(B, H, W)`` (a ``(B, 1, H,
+    W)`` mask is squeezed to match) and weight maps. Integer inputs keep
+    their dtype (the mask must then be binary).
+
+    Args:
+        mask (Tensor): mask broadcastable to ``source`` (1 = source).
+        source (Tensor): pasted data.
+        target (Tensor): background data, same shape as ``source``.
+
+    Returns:
+        Tensor: the mixed data, dtype of ``source``.
+    """
+    assert source.shape == target.shape, 'source/target shapes differ'
+    if mask.dim() == source.dim() + 1 and mask.shape[1] == 1:
+        mask = mask.squeeze(1)
+    mask = mask.to(source.device)
+    if source.is_floating_point():
+        mask = mask.to(source.dtype)
+        return mask * source + (1 - mask) * target
+    mask = mask.float()
+    mixed = mask * source.float() + (1 - mask) * target.float()
+    return mixed.round().to(source.dtype)
+
+
+def _as_channel_tensor(values: MeanStd, like: Tensor) -> Tensor:
+    """Mean/std (any of ``(C,)``, ``(1, C, 1, 1)``) as ``(1, C, 1, 1)``."""
+    values = torch.as_tensor(values, dtype=like.dtype, device=like.device)
+    return values.reshape(1, -1, 1, 1)
+
+
+def _jitter_one(img: Tensor, strength: float,
+                generator: Optional[torch.Generator]) -> Tensor:
+    """``ColorJitter(brightness=s, contrast=s, saturation=s, hue=s)`` of one
+    ``(3, H, W)`` image in [0, 1] (torchvision semantics: factors from
+    U(max(0, 1-s), 1+s), hue from U(-s, s) clipped to [-0.5, 0.5], the four
+    adjustments in random order)."""
+    low, high = max(0., 1. - strength), 1. + strength
+    hue = min(strength, 0.5)
+    adjust = [
+        (F.adjust_brightness, _uniform(low, high, generator)),
+        (F.adjust_contrast, _uniform(low, high, generator)),
+        (F.adjust_saturation, _uniform(low, high, generator)),
+        (F.adjust_hue, _uniform(-hue, hue, generator)),
+    ]
+    for idx in _randperm(4, generator).tolist():
+        func, factor = adjust[idx]
+        img = func(img, factor)
+    return img
+
+
+def color_jitter(imgs: Tensor,
+                 mean: MeanStd,
+                 std: MeanStd,
+                 strength: float = 0.2,
+                 probability: float = 0.2,
+                 generator: Optional[torch.Generator] = None,
+                 *,
+                 per_image: bool = True) -> Tensor:
+    """Colour jitter of normalised images: DAFormer dacs_transforms
+    ``color_jitter``.
+
+    An image is jittered iff U(0, 1) > ``probability`` (probability 0.8 for
+    the default 0.2, see :func:`apply_flags`): it is denormalised to [0, 1]
+    (``(img * std + mean) / 255``), jittered with ``ColorJitter(brightness=s,
+    contrast=s, saturation=s, hue=s)`` (torchvision semantics; DAFormer used
+    kornia 0.5's, whose brightness is additive) and renormalised. Images
+    without 3 channels are returned unchanged (as DAFormer).
+
+    Args:
+        imgs (Tensor): normalised float images ``(B, C, H, W)``.
+        mean (Sequence[float] | Tensor): normalisation mean (0-255 scale).
+        std (Sequence[float] | Tensor): normalisation std (0-255 scale).
+        strength (float): jitter strength ``s`` (DAFormer 0.2).
+        probability (float): threshold ``p`` (DAFormer 0.2).
+        generator (torch.Generator, optional): random generator.
+        per_image (bool): one apply decision per image, or one per batch.
+
+    Returns:
+        Tensor: images of the same shape and dtype.
+    """
+    if imgs.shape[1] != 3:
+        return imgs
+    mean = _as_channel_tensor(mean, imgs)
+    std = _as_channel_tensor(std, imgs)
+    flags = apply_flags(len(imgs), probability, generator, per_image)
+    out = []
+    for img, apply in zip(imgs, flags):
+        if apply:
+            img = (img * std[0] + mean[0]) / 255.
+            img = _jitter_one(img, strength, generator)
+            img = (img * 255. - mean[0]) / std[0]
+        out.append(img)
+    return torch.stack(out)
+
+
+def blur_kernel_size(size: int) -> int:
+    """Gaussian-blur kernel size for an image side: DAFormer
+    dacs_transforms ``gaussian_blur``,
+    ``floor(ceil(0.1 * size) - 0.5 + ceil(0.1 * size) % 2)`` (odd, about
+    10 % of the side; 51 for 512).
+
+    Args:
+        size (int): image height or width.
+
+    Returns:
+        int: odd kernel size.
+    """
+    tenth = math.ceil(0.1 * size)
+    return int(math.floor(tenth - 0.5 + tenth % 2))
+
+
+def gaussian_blur(imgs: Tensor,
+                  probability: float = 0.5,
+                  generator: Optional[torch.Generator] = None,
+                  *,
+                  per_image: bool = True) -> Tensor:
+    """Random Gaussian blur: DAFormer dacs_transforms ``gaussian_blur``.
+
+    An image is blurred iff U(0, 1) > ``probability`` (DAFormer: ``blur >
+    0.5``, probability 0.5) with ``sigma ~ U(0.15, 1.15)`` (same on both
+    axes) and kernel :func:`blur_kernel_size` of each side (reflect
+    padding, as kornia's ``GaussianBlur2d``).
+
+    Args:
+        imgs (Tensor): float images ``(B, C, H, W)``.
+        probability (float): threshold ``p`` (see :func:`apply_flags`).
+        generator (torch.Generator, optional): random generator.
+        per_image (bool): one apply decision per image, or one per batch.
+
+    Returns:
+        Tensor: images of the same shape and dtype.
+    """
+    height, width = imgs.shape[-2:]
+    # torchvision orders kernel sizes as (x, y)
+    kernel = [blur_kernel_size(width), blur_kernel_size(height)]
+    flags = apply_flags(len(imgs), probability, generator, per_image)
+    out = []
+    for img, apply in zip(imgs, flags):
+        if apply:
+            sigma = _uniform(0.15, 1.15, generator)
+            img = TF.gaussian_blur(img, kernel, [sigma, sigma])
+        out.append(img)
+    return torch.stack(out)
+
+
+def strong_transform(source_imgs: Tensor,
+                     target_imgs: Tensor,
+                     mask: Tensor,
+                     mean: MeanStd,
+                     std: MeanStd,
+                     color_jitter_strength: float = 0.2,
+                     color_jitter_probability: float = 0.2,
+                     blur: bool = True,
+                     generator: Optional[torch.Generator] = None,
+                     *,
+                     per_image: bool = True) -> Tensor:
+    """Mixed strong view of DACS: DAFormer dacs_transforms
+    ``strong_transform`` = :func:`one_mix` -> :func:`color_jitter` ->
+    :func:`gaussian_blur` (if ``blur``). Images only: mix labels and
+    weights with :func:`one_mix` alone.
+
+    Args:
+        source_imgs (Tensor): normalised source images ``(B, 3, H, W)``.
+        target_imgs (Tensor): normalised target images ``(B, 3, H, W)``.
+        mask (Tensor): ClassMix masks ``(B, 1, H, W)``
+            (:func:`class_mix_masks`).
+        mean (Sequence[float] | Tensor): normalisation mean (0-255 scale).
+        std (Sequence[float] | Tensor): normalisation std (0-255 scale).
+        color_jitter_strength (float): ``s`` of :func:`color_jitter`.
+        color_jitter_probability (float): ``p`` of :func:`color_jitter`.
+        blur (bool): whether to apply :func:`gaussian_blur`.
+        generator (torch.Generator, optional): random generator.
+        per_image (bool): per-image or per-batch apply decisions.
+
+    Returns:
+        Tensor: the mixed, augmented images.
+    """
+    imgs = one_mix(mask, source_imgs, target_imgs)
+    imgs = color_jitter(imgs, mean, std, color_jitter_strength,
+                        color_jitter_probability, generator,
+                        per_image=per_image)
+    if blur:
+        imgs = gaussian_blur(imgs, generator=generator, per_image=per_image)
+    return imgs
+
+
+def pseudo_label_and_weight(probs: Tensor,
+                            threshold: float = 0.968,
+                            ignore_top: int = 0,
+                            ignore_bottom: int = 0) -> Tuple[Tensor, Tensor]:
+    """Target pseudo-labels and their confidence weight: DAFormer ``DACS``
+    (``forward_train`` pseudo-labelling and plcrop; MIC
+    ``get_pseudo_label_and_weight``).
+
+    Labels are the arg-max of the teacher's probabilities; the weight is
+    ONE scalar for the whole batch, the fraction of pixels whose max
+    probability is ``>= threshold``, broadcast to every pixel. Rows
+    ``[:ignore_top]`` and ``[-ignore_bottom:]`` get weight 0 (DAFormer
+    plcrop: 15 / 120 for Cityscapes targets).
+
+    Args:
+        probs (Tensor): softmax probabilities ``(B, C, H, W)``.
+        threshold (float): confidence threshold τ (DAFormer 0.968).
+        ignore_top (int): rows at the top with weight 0.
+        ignore_bottom (int): rows at the bottom with weight 0.
+
+    Returns:
+        tuple[Tensor, Tensor]: labels ``(B, H, W)`` long and weights
+        ``(B, H, W)`` float, both detached.
+    """
+    max_prob, labels = probs.detach().max(dim=1)
+    confident = max_prob.ge(threshold).float().mean()
+    weight = confident * torch.ones_like(max_prob, dtype=torch.float)
+    if ignore_top > 0:
+        weight[:, :ignore_top, :] = 0
+    if ignore_bottom > 0:
+        weight[:, -ignore_bottom:, :] = 0
+    return labels.long(), weight
+
+
+def ema_momentum(iteration: int, alpha: float) -> float:
+    """EMA-teacher momentum with warm-up: DAFormer ``DACS._update_ema``,
+    ``min(1 - 1 / (iteration + 1), alpha)`` (0 at iteration 0, 0.5 at 1,
+    0.9 at 9, then ``alpha``).
+
+    Args:
+        iteration (int): training iteration (0-based).
+        alpha (float): final momentum (DAFormer 0.99 / 0.999).
+
+    Returns:
+        float: the momentum of the teacher's old weights.
+    """
+    return min(1. - 1. / (iteration + 1), alpha)
+
+
+@torch.no_grad()
+def update_ema_(ema_model: nn.Module, model: nn.Module, iteration: int,
+                alpha: float) -> float:
+    """In-place EMA-teacher update: DAFormer ``DACS._init_ema_weights`` /
+    ``_update_ema``.
+
+    ``ema = m * ema + (1 - m) * student`` with ``m =``
+    :func:`ema_momentum` for every PARAMETER; iteration 0 copies the
+    student's parameters. Buffers (e.g. BN running statistics) are neither
+    copied nor averaged, as in DAFormer. ``requires_grad`` of the teacher's
+    parameters is left unchanged.
+
+    Args:
+        ema_model (nn.Module): teacher, same structure as ``model``.
+        model (nn.Module): student.
+        iteration (int): training iteration (0-based).
+        alpha (float): final momentum.
+
+    Returns:
+        float: the momentum used.
+    """
+    ema_params = list(ema_model.named_parameters())
+    params = list(model.named_parameters())
+    assert len(ema_params) == len(params), \
+        'EMA and student models have different parameters'
+    momentum = ema_momentum(iteration, alpha)
+    for (ema_name, ema_param), (name, param) in zip(ema_params, params):
+        assert ema_name == name, f'parameter mismatch: {ema_name} vs {name}'
+        assert ema_param.shape == param.shape, f'{name}: shape differs'
+        source = param.detach().to(ema_param.device, ema_param.dtype)
+        if iteration == 0:
+            ema_param.copy_(source)
+        else:
+            ema_param.mul_(momentum).add_(source, alpha=1. - momentum)
+    return momentum

@@ -1,0 +1,104 @@
+"""CMKD for segmentation (paper App. L, mmvlpuda.models.segmentors)."""
+import os.path as osp
+
+import pytest
+import torch
+
+from conftest import REPO_ROOT
+from mmvlpuda.models.losses.cmkd_loss import ramp_weight
+from mmvlpuda.models.segmentors import image_confidence
+from mmvlpuda.models.segmentors.dacs import set_pad_shape
+from mmvlpuda.registry import MODELS
+from mmvlpuda.utils import load_config
+from seg_data import TINY_M2F
+from test_dacs import batch
+
+
+def build(**options):
+    cfg = load_config(
+        osp.join(REPO_ROOT, 'configs', 'seg', 'cs2acdc_m2f_cmkd.py'),
+        dict(TINY_M2F, **options))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    return model
+
+
+def loss_sum(losses):
+    return sum(v for k, v in losses.items() if 'loss' in k)
+
+
+def test_image_confidence_in_unit_interval_and_direction():
+    torch.manual_seed(0)
+    p = torch.softmax(torch.randn(2, 5, 3, 3) * 3, dim=1)
+    q = torch.softmax(torch.randn(2, 5, 3, 3) * 3, dim=1)
+    for variant in ('paper', 'upstream'):
+        alpha = image_confidence(p, q, variant)
+        assert alpha.shape == (2, ) and not alpha.requires_grad
+        assert torch.all((alpha >= 0) & (alpha <= 1))
+        assert torch.allclose(image_confidence(p, p, variant),
+                              torch.ones(2))
+    # KL is asymmetric: the two documented directions differ
+    assert not torch.allclose(image_confidence(p, q, 'paper'),
+                              image_confidence(p, q, 'upstream'))
+    # a sharper disagreement gives a smaller alpha
+    far = torch.softmax(-torch.log(p) * 3, dim=1)
+    assert torch.all(image_confidence(p, far) < image_confidence(p, q) + 1)
+    assert image_confidence(p, far).mean() < image_confidence(p, p).mean()
+
+
+def test_first_iteration_freezes_the_pretrained_head():
+    m = build(max_iters=4)
+    with torch.no_grad():  # make the student's head differ from init
+        for p in m.frozen_head.parameters():
+            p.add_(1.)
+    losses = m(**batch(m, size=64), mode='loss')
+    for (n, p), q in zip(m.model.decode_head.named_parameters(),
+                         m.frozen_head.parameters()):
+        assert torch.equal(p, q), n
+    assert not any(p.requires_grad for p in m.frozen_head.parameters())
+    # F == F-check at t=0: alpha = 1; lambda(0) = 0
+    assert float(losses['alpha']) == pytest.approx(1.)
+    assert float(losses['tgt.loss_task']) == 0.
+    assert float(losses['tgt.loss_distill']) == 0.
+
+
+def test_pseudo_labels_alpha_and_loss_weights():
+    m = build(max_iters=4)
+    opt = torch.optim.SGD(m.model.parameters(), lr=0.5)
+    frozen0 = None
+    for _ in range(2):  # move the student away from the frozen head
+        opt.zero_grad()
+        loss_sum(m(**batch(m, size=64), mode='loss')).backward()
+        opt.step()
+        if frozen0 is None:  # taken from the student at iteration 0
+            frozen0 = [p.clone() for p in m.frozen_head.parameters()]
+    for p, q in zip(m.frozen_head.parameters(), frozen0):
+        assert torch.equal(p, q)  # the teacher head never trains
+    data = batch(m, size=64)
+    set_pad_shape(data['target'])  # as forward(mode='loss') does
+    x_t, s_t = data['target']['inputs'], data['target']['data_samples']
+    alpha, task, distill, weight = m.target_pseudo_labels(x_t, s_t)
+    p_ema = m.teacher_probabilities(x_t, s_t)
+    p_student, p_frozen = m.student_and_frozen_probabilities(x_t, s_t)
+    # Mask2Former scores normalised into per-pixel class distributions
+    assert torch.allclose(p_ema.sum(1), torch.ones_like(p_ema[:, 0]))
+    assert torch.equal(task, p_ema.argmax(1))
+    assert torch.equal(distill, (0.5 * (p_ema + p_frozen)).argmax(1))
+    assert torch.allclose(alpha, image_confidence(p_student, p_frozen))
+    assert torch.all((alpha >= 0) & (alpha <= 1))
+    frac = float((p_ema.max(1).values >= m.pseudo_threshold).float().mean())
+    assert torch.allclose(weight, torch.full_like(weight, frac))
+    # the target terms carry lambda(t) = 0.25 * ramp(t, T)
+    it = int(m.local_iter)
+    losses = m(**data, mode='loss')
+    lam = 0.25 * ramp_weight(it, 4)
+    assert lam > 0
+    assert float(losses['src.decode.loss_cls']) > 0
+    assert float(losses['tgt.loss_task']) >= 0.
+    assert float(losses['tgt.loss_task'] + losses['tgt.loss_distill']) > 0
+
+
+def test_unknown_kl_variant_is_one_line_error():
+    with pytest.raises(ValueError, match='kl_variant'):
+        build(**{'model.kl_variant': 'reverse'})

@@ -1,0 +1,144 @@
+"""DACS self-training segmentor (mmvlpuda.models.segmentors.dacs)."""
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
+
+from conftest import REPO_ROOT
+from mmvlpuda.models.segmentors.dacs import (downscale_label_ratio,
+                                             feature_distance)
+from mmvlpuda.registry import MODELS
+from mmvlpuda.utils import load_config
+from seg_data import TINY_DLV2
+
+SIZE = 32
+
+
+def build(config='gta2cs_dlv2_finetune', **options):
+    cfg = load_config(
+        osp.join(REPO_ROOT, 'configs', 'seg', f'{config}.py'),
+        dict(TINY_DLV2, **options))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    return model
+
+
+def packed(n, labeled=True, seed=0, size=SIZE):
+    g = torch.Generator().manual_seed(seed)
+    inputs, samples = [], []
+    for _ in range(n):
+        inputs.append(torch.randint(0, 256, (3, size, size), generator=g,
+                                    dtype=torch.uint8))
+        sample = SegDataSample(metainfo=dict(
+            img_shape=(size, size), ori_shape=(size, size)))
+        if labeled:
+            label = torch.zeros(1, size, size, dtype=torch.long)
+            label[:, :, size // 2:] = 13  # two classes: road | car
+            label[:, :2] = 255
+            sample.gt_sem_seg = PixelData(data=label)
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def batch(model, n=2, size=SIZE):
+    data = dict(source=packed(n, size=size),
+                target=packed(n, labeled=False, seed=1, size=size))
+    return model.data_preprocessor(data, True)
+
+
+def params(module):
+    return {n: p.detach().clone() for n, p in module.named_parameters()}
+
+
+@pytest.fixture(scope='module')
+def dacs():
+    return build()
+
+
+def test_losses_and_only_the_student_gets_gradients():
+    model = build()
+    losses = model(**batch(model), mode='loss')
+    assert {'src.decode.loss_ce', 'mix.decode.loss_ce',
+            'src.loss_imnet_feat_dist', 'pseudo_weight'} <= set(losses)
+    assert 0. <= float(losses['pseudo_weight']) <= 1.
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    assert all(p.grad is None for p in model.ema_model.parameters())
+    assert all(p.grad is None for p in model.imnet_model.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0
+               for p in model.model.decode_head.parameters())
+
+
+def test_ema_teacher_follows_daformer_rule():
+    model = build()
+    opt = torch.optim.SGD(model.model.parameters(), lr=0.1)
+    data = batch(model)
+    model(**data, mode='loss')  # iteration 0: teacher := student
+    assert int(model.local_iter) == 1
+    student0 = params(model.model)
+    for n, p in model.ema_model.named_parameters():
+        assert torch.equal(p, student0[n]), n
+    # iteration 1 (momentum 0.5) sees the unchanged student, then a real
+    # step moves the student; iteration 2 uses min(1 - 1/3, 0.999) = 2/3
+    losses = model(**batch(model), mode='loss')
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    opt.step()
+    teacher1 = params(model.ema_model)
+    student1 = params(model.model)
+    model(**data, mode='loss')
+    for n, p in model.ema_model.named_parameters():
+        expected = 2 / 3 * teacher1[n] + 1 / 3 * student1[n]
+        assert torch.allclose(p, expected, atol=1e-6), n
+
+
+def test_plain_mmseg_checkpoint_loads_into_student_and_teacher():
+    source = build().model.state_dict()  # a plain EncoderDecoder state
+    model = build()
+    model.load_state_dict(source, strict=False)
+    for n, v in source.items():
+        assert torch.equal(model.model.state_dict()[n], v)
+        assert torch.equal(model.ema_model.state_dict()[n], v)
+    # a UDA checkpoint (prefixed keys) loads as it is
+    again = build()
+    again.load_state_dict(model.state_dict())
+    assert torch.equal(again.local_iter, model.local_iter)
+
+
+def test_classmix_pastes_source_labels_and_weights(dacs):
+    data = batch(dacs)
+    target_labels = torch.full((2, SIZE, SIZE), 7, dtype=torch.long)
+    weight = torch.full((2, SIZE, SIZE), 0.25)
+    images, mixed_weight, mixed = dacs.mix(data['source'], data['target'],
+                                           weight, target_labels)
+    src = torch.stack([s.gt_sem_seg.data[0]
+                       for s in data['source']['data_samples']])
+    from_source = mixed != 7
+    assert from_source.any() and (~from_source).any()
+    assert torch.equal(mixed[from_source], src[from_source])
+    assert torch.all(mixed_weight[from_source] == 1.)
+    assert torch.all(mixed_weight[~from_source] == 0.25)
+    assert images.shape == data['target']['inputs'].shape
+
+
+def test_unweighted_heads_ignore_zero_weight_pixels_and_scale(dacs):
+    labels = torch.zeros(1, 4, 4, dtype=torch.long)
+    weight = torch.full((1, 4, 4), 0.5)
+    weight[0, 0] = 0.
+    out, scale = dacs.ignore_unweighted(labels, weight)
+    assert torch.all(out[0, 0] == dacs.ignore_index)
+    assert torch.all(out[0, 1:] == 0) and float(scale) == 0.5
+
+
+def test_feature_distance_on_thing_cells():
+    labels = torch.zeros(1, 8, 8, dtype=torch.long)
+    labels[0, :4, :4] = 11  # one full thing cell
+    labels[0, 4:, 4:6] = 13  # half a cell: below the 0.75 ratio
+    cells = downscale_label_ratio(labels, (2, 2), 0.75, 19)
+    assert cells.tolist() == [[[11, 0], [0, 255]]]
+    feat = torch.zeros(1, 3, 2, 2)
+    feat[0, :, 0, 0] = torch.tensor([3., 4., 0.])
+    mask = cells == 11
+    assert float(feature_distance(feat, torch.zeros_like(feat), mask)) == 5.
+    assert float(feature_distance(feat, torch.zeros_like(feat))) == 1.25

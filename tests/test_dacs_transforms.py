@@ -1,0 +1,265 @@
+"""DACS / DAFormer transforms: ClassMix masks, one_mix, colour jitter,
+Gaussian blur, strong transform, pseudo-label weight with plcrop and the
+EMA-teacher rule."""
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+import mmvlpuda  # noqa: F401  (installs compatibility shims, registers)
+from mmvlpuda.models.utils import (apply_flags, blur_kernel_size,
+                                   class_mix_masks, color_jitter,
+                                   ema_momentum, gaussian_blur, one_mix,
+                                   pseudo_label_and_weight, strong_transform,
+                                   update_ema_)
+
+MEAN = [123.675, 116.28, 103.53]
+STD = [58.395, 57.12, 57.375]
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def _labels():
+    """Three 12x12 label maps with different class sets (and 255)."""
+    labels = torch.full((3, 12, 12), 255, dtype=torch.long)
+    labels[0, :, :4], labels[0, :, 4:8], labels[0, :, 8:] = 0, 3, 7
+    labels[0, 0] = 255
+    labels[1, :6], labels[1, 6:, :6] = 2, 5  # two classes + ignore
+    for c in range(6):  # six classes in stripes
+        labels[2, 2 * c:2 * c + 2] = 10 + c
+    return labels
+
+
+def _imgs(batch_size=2, channels=3, size=16, seed=0):
+    pixels = torch.rand(batch_size, channels, size, size,
+                        generator=_gen(seed)) * 255
+    mean = torch.tensor(MEAN[:channels]).view(1, -1, 1, 1)
+    std = torch.tensor(STD[:channels]).view(1, -1, 1, 1)
+    return (pixels - mean) / std
+
+
+# ---------------------------------------------------------------- ClassMix
+@pytest.mark.parametrize('seed', range(5))
+def test_class_mix_chooses_half_of_each_images_classes(seed):
+    labels = _labels()
+    masks = class_mix_masks(labels, generator=_gen(seed))
+    assert masks.shape == (3, 1, 12, 12) and masks.dtype == torch.float
+    assert set(masks.unique().tolist()) <= {0., 1.}
+    for label, mask in zip(labels, masks[:, 0]):
+        present = set(label.unique().tolist()) - {255}
+        chosen = set(label[mask == 1].unique().tolist())
+        assert len(chosen) == math.ceil(len(present) / 2)
+        assert chosen <= present  # never 255, never a foreign class
+        for cls in present:  # a class is pasted entirely or not at all
+            assert mask[label == cls].unique().numel() == 1
+        assert torch.all(mask[label == 255] == 0)
+
+
+def test_class_mix_is_random_deterministic_and_accepts_b1hw():
+    labels = _labels()
+    first = class_mix_masks(labels, generator=_gen(1))
+    assert torch.equal(first, class_mix_masks(labels[:, None],
+                                              generator=_gen(1)))
+    draws = {tuple(class_mix_masks(labels, generator=_gen(s))[2, 0, ::2, 0]
+                   .tolist()) for s in range(10)}
+    assert len(draws) > 1
+    only_ignore = torch.full((1, 4, 4), 255)
+    assert torch.all(class_mix_masks(only_ignore) == 0)
+
+
+# ---------------------------------------------------------------- one_mix
+def test_one_mix_images_labels_and_weights():
+    mask = torch.zeros(2, 1, 4, 4)
+    mask[:, :, :2] = 1
+    src_img, tgt_img = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    img = one_mix(mask, src_img, tgt_img)
+    assert torch.equal(img[:, :, :2], src_img[:, :, :2])
+    assert torch.equal(img[:, :, 2:], tgt_img[:, :, 2:])
+
+    src_lbl = torch.full((2, 4, 4), 255, dtype=torch.long)
+    tgt_lbl = torch.randint(0, 19, (2, 4, 4))
+    lbl = one_mix(mask, src_lbl, tgt_lbl)
+    assert lbl.dtype == torch.long and lbl.shape == (2, 4, 4)
+    assert torch.all(lbl[:, :2] == 255)
+    assert torch.equal(lbl[:, 2:], tgt_lbl[:, 2:])
+
+    weight = one_mix(mask, torch.ones(2, 4, 4), torch.full((2, 4, 4), 0.3))
+    assert torch.allclose(weight[:, :2], torch.ones(1))
+    assert torch.allclose(weight[:, 2:], torch.full((1, ), 0.3))
+
+
+# ---------------------------------------------------------------- jitter
+def test_apply_flags_threshold_rule():
+    assert apply_flags(6, 0.) == [True] * 6
+    assert apply_flags(6, 1.) == [False] * 6
+    flags = apply_flags(1000, 0.2, generator=_gen())
+    assert 0.75 < sum(flags) / 1000 < 0.85  # applied iff U > p
+    for seed in range(5):
+        batch = apply_flags(4, 0.5, generator=_gen(seed), per_image=False)
+        assert len(set(batch)) == 1 and len(batch) == 4
+
+
+def test_color_jitter_shape_dtype_and_forced_probability():
+    imgs = _imgs()
+    jittered = color_jitter(imgs, MEAN, STD, probability=0., generator=_gen())
+    assert jittered.shape == imgs.shape and jittered.dtype == imgs.dtype
+    for before, after in zip(imgs, jittered):
+        assert not torch.allclose(before, after, atol=1e-3)
+    assert torch.equal(color_jitter(imgs, MEAN, STD, probability=1.), imgs)
+    again = color_jitter(imgs, MEAN, STD, probability=0., generator=_gen())
+    assert torch.equal(jittered, again)
+
+
+def test_color_jitter_renormalises_and_skips_non_rgb():
+    imgs = _imgs()
+    # zero strength: identity factors, only the (de)normalisation round trip
+    same = color_jitter(imgs, torch.tensor(MEAN), torch.tensor(STD),
+                        strength=0., probability=0.)
+    assert torch.allclose(same, imgs, atol=1e-4)
+    gray = _imgs(channels=1)
+    assert torch.equal(color_jitter(gray, MEAN[:1], STD[:1],
+                                    probability=0.), gray)
+
+
+# ---------------------------------------------------------------- blur
+@pytest.mark.parametrize('size,kernel', [(512, 51), (1024, 103), (64, 7),
+                                         (10, 1), (21, 3), (100, 9)])
+def test_blur_kernel_size_daformer_rule(size, kernel):
+    assert blur_kernel_size(size) == kernel
+
+
+def test_blur_kernel_size_is_odd_and_about_ten_percent():
+    for size in range(1, 2049):
+        k = blur_kernel_size(size)
+        assert k % 2 == 1 and abs(k - 0.1 * size) <= 1.5
+
+
+def test_gaussian_blur_kernel_per_axis_and_forced_probability():
+    impulse = torch.zeros(2, 3, 100, 30)  # kernel 9 (rows) x 3 (cols)
+    impulse[:, :, 50, 15] = 1.
+    rows, cols = set(), set()
+    for seed in range(8):  # small sigmas underflow in the kernel's tails
+        blurred = gaussian_blur(impulse, probability=0., generator=_gen(seed))
+        assert blurred.shape == impulse.shape
+        assert blurred.dtype == torch.float
+        assert torch.allclose(blurred.sum((2, 3)), torch.ones(2, 3))
+        support = blurred[0, 0] > 0
+        rows.add(support.any(1).sum().item())
+        cols.add(support.any(0).sum().item())
+    assert max(rows) == 9 and max(cols) == 3 and min(rows) < 9
+    assert torch.equal(gaussian_blur(impulse, probability=1.), impulse)
+    const = torch.full((1, 3, 20, 20), 0.7)
+    assert torch.allclose(gaussian_blur(const, probability=0.), const)
+
+
+# ---------------------------------------------------------------- strong
+def test_strong_transform_is_mix_then_jitter_then_blur():
+    src, tgt = _imgs(seed=1), _imgs(seed=2)
+    mask = class_mix_masks(torch.randint(0, 4, (2, 16, 16),
+                                         generator=_gen()), generator=_gen())
+    plain = strong_transform(src, tgt, mask, MEAN, STD,
+                             color_jitter_probability=1., blur=False)
+    assert torch.equal(plain, one_mix(mask, src, tgt))
+    strong = strong_transform(src, tgt, mask, MEAN, STD,
+                              color_jitter_probability=0., generator=_gen(4))
+    g = _gen(4)
+    expected = gaussian_blur(
+        color_jitter(one_mix(mask, src, tgt), MEAN, STD, 0.2, 0., g),
+        generator=g)
+    assert strong.shape == src.shape
+    assert torch.equal(strong, expected)
+
+
+# ---------------------------------------------------------------- pseudo
+def test_pseudo_label_weight_is_batch_fraction_above_threshold():
+    probs = torch.full((2, 3, 4, 5), 0.1)
+    probs[:, 1] = 0.8  # class 1, not confident
+    probs[0, :, :2] = torch.tensor([0.01, 0.01, 0.98]).view(3, 1, 1)
+    probs[1, :, 0, :2] = torch.tensor([0.016, 0.016, 0.968]).view(3, 1)
+    labels, weight = pseudo_label_and_weight(probs, threshold=0.968)
+    assert labels.dtype == torch.long and labels.shape == (2, 4, 5)
+    assert torch.all(labels[0, :2] == 2) and torch.all(labels[0, 2:] == 1)
+    confident = (10 + 2) / 40  # image 0: 10 px, image 1: 2 px (== τ counts)
+    assert weight.shape == (2, 4, 5) and weight.dtype == torch.float
+    assert torch.allclose(weight, torch.full_like(weight, confident))
+
+
+def test_pseudo_weight_plcrop_rows_are_zero():
+    probs = torch.softmax(torch.randn(2, 4, 10, 6, generator=_gen()), 1)
+    _, full = pseudo_label_and_weight(probs, threshold=0.5)
+    _, cropped = pseudo_label_and_weight(probs, threshold=0.5, ignore_top=2,
+                                         ignore_bottom=3)
+    assert torch.all(cropped[:, :2] == 0) and torch.all(cropped[:, -3:] == 0)
+    assert torch.equal(cropped[:, 2:-3], full[:, 2:-3])
+    assert full.min() > 0
+
+
+# ---------------------------------------------------------------- EMA
+@pytest.mark.parametrize('iteration,alpha,expected', [(0, 0.99, 0.),
+                                                      (1, 0.99, 0.5),
+                                                      (9, 0.99, 0.9),
+                                                      (99, 0.999, 0.99),
+                                                      (5000, 0.99, 0.99)])
+def test_ema_momentum(iteration, alpha, expected):
+    assert ema_momentum(iteration, alpha) == pytest.approx(expected)
+
+
+def _nets():
+    torch.manual_seed(0)
+    student = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    student[1].running_mean.fill_(1.)
+    teacher = copy.deepcopy(student)
+    for p in teacher.parameters():
+        p.data.normal_()
+    teacher[1].running_mean.fill_(-5.)
+    teacher[1].num_batches_tracked.fill_(7)
+    return teacher, student
+
+
+def _state(module):
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def test_update_ema_rule_on_parameters_only():
+    teacher, student = _nets()
+    student_before = _state(student)
+    assert update_ema_(teacher, student, 0, 0.99) == 0.
+    for ema_p, p in zip(teacher.parameters(), student.parameters()):
+        assert torch.equal(ema_p, p)
+
+    for p in student.parameters():
+        p.data.add_(1.)
+    old = [p.clone() for p in teacher.parameters()]
+    assert update_ema_(teacher, student, 1, 0.99) == 0.5
+    for ema_p, o, p in zip(teacher.parameters(), old, student.parameters()):
+        assert torch.allclose(ema_p, 0.5 * o + 0.5 * p)
+
+    old = [p.clone() for p in teacher.parameters()]
+    assert update_ema_(teacher, student, 500, 0.99) == 0.99
+    for ema_p, o, p in zip(teacher.parameters(), old, student.parameters()):
+        assert torch.allclose(ema_p, 0.99 * o + 0.01 * p)
+        assert ema_p.grad_fn is None
+
+    # buffers untouched, student unchanged apart from our own +1
+    assert torch.all(teacher[1].running_mean == -5.)
+    assert teacher[1].num_batches_tracked.item() == 7
+    assert torch.equal(student[1].running_mean,
+                       student_before['1.running_mean'])
+
+
+def test_update_ema_requires_same_structure():
+    teacher, student = _nets()
+    swapped = nn.Sequential(teacher[1], teacher[0])  # same names, new shapes
+    with pytest.raises(AssertionError, match='shape'):
+        update_ema_(swapped, student, 3, 0.99)
+    renamed = nn.Sequential()
+    renamed.add_module('fc', teacher[0])
+    renamed.add_module('bn', teacher[1])
+    with pytest.raises(AssertionError, match='mismatch'):
+        update_ema_(renamed, student, 3, 0.99)
+    with pytest.raises(AssertionError, match='different parameters'):
+        update_ema_(teacher[0], student, 3, 0.99)

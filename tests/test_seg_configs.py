@@ -1,0 +1,317 @@
+"""The segmentation configs (configs/seg, see configs/seg/README.md).
+
+* every config carries the paper's / DAFormer's settings (App. J, L);
+* every config runs in-process through ``mmengine.runner.Runner`` with its
+  real architecture shrunk (DeepLab-V2 on ResNet-V1c-18; Mask2Former with a
+  16-channel ResNet-18, 32-d pixel decoder, 2 decoder layers, 8 queries)
+  on generated Cityscapes/GTA/ACDC trees, with the mmcv stand-in (no
+  compiled ops): 2 training iterations + evaluation (mIoU);
+* ``tools/test.py`` gives mIoU for a segmentation checkpoint and for an
+  RST patch applied onto its pretrained base.
+"""
+import glob
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.runner import Runner
+
+from conftest import REPO_ROOT
+from seg_data import TINY_DLV2, TINY_M2F
+from mmvlpuda.utils import load_config
+
+CONFIGS = sorted(glob.glob(osp.join(REPO_ROOT, 'configs', 'seg', '*.py')))
+NAMES = [osp.splitext(osp.basename(c))[0] for c in CONFIGS]
+
+
+def tiny_options(name: str, roots: dict, work_dir: str) -> dict:
+    opts = dict(TINY_DLV2 if name.startswith('gta2cs') else TINY_M2F)
+    opts.update({
+        'gta_root': roots['gta'],
+        'cityscapes_root': roots['cityscapes'],
+        'acdc_root': roots['acdc'],
+        'rcs.min_pixels': 20,  # a rare block of the generated trees: 64 px
+        'max_iters': 2,
+        'train_cfg.val_interval': 2,
+        'work_dir': work_dir,
+        'default_hooks.logger.interval': 1,
+        'randomness': dict(seed=0),
+        'log_level': 'WARNING',
+    })
+    for loader in ('train_dataloader', 'val_dataloader'):
+        opts[f'{loader}.num_workers'] = 0
+        opts[f'{loader}.persistent_workers'] = False
+    return opts
+
+
+def cli_options(opts: dict) -> list:
+    """``--cfg-options`` strings of ``opts`` (DictAction syntax)."""
+    out = []
+    for key, value in opts.items():
+        if isinstance(value, dict):
+            out += [f'{key}.{k}={v}' for k, v in value.items()]
+        elif isinstance(value, (tuple, list)):
+            text = ','.join(str(v) for v in value)
+            out.append(f'{key}=' + (
+                f'({text})' if isinstance(value, tuple) else f'[{text}]'))
+        else:
+            out.append(f'{key}={value}')
+    return out
+
+
+def build_runner(name, roots, work_dir, **extra):
+    opts = tiny_options(name, roots, work_dir)
+    opts.update(extra)
+    cfg = load_config(osp.join(REPO_ROOT, 'configs', 'seg', f'{name}.py'),
+                      opts)
+    cfg.experiment_name = f'segcfg-{name}-{id(work_dir)}'
+    return Runner.from_cfg(cfg)
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# ------------------------------------------------------------ settings
+
+
+def test_config_set_is_complete():
+    assert set(NAMES) == {
+        'gta2cs_dlv2_finetune', 'gta2cs_dlv2_linear_probe',
+        'gta2cs_dlv2_bitfit', 'gta2cs_dlv2_lora_r16', 'gta2cs_dlv2_rst_c1',
+        'gta2cs_dlv2_rst_c2', 'cs2acdc_m2f_source_only', 'cs2acdc_m2f_cmkd',
+        'cs2acdc_m2f_cmkd_rst'
+    }
+
+
+@pytest.mark.parametrize('name', [n for n in NAMES if n.startswith('gta')])
+def test_gta2cs_settings_are_daformers(name):
+    cfg = load_config(osp.join(REPO_ROOT, 'configs', 'seg', f'{name}.py'))
+    assert cfg.default_scope == 'mmseg'
+    assert cfg.model.type == 'mmvlpuda.DACS'
+    assert cfg.model.alpha == 0.999 and cfg.model.pseudo_threshold == 0.968
+    seg = cfg.model.model
+    assert seg.decode_head.type == 'mmvlpuda.DLV2Head'
+    assert seg.decode_head.dilations == (6, 12)
+    backbone = seg.backbone.get('backbone', seg.backbone)
+    assert (backbone.type, backbone.depth) == ('ResNetV1c', 101)
+    assert seg.pretrained == 'open-mmlab://resnet101_v1c'
+    opt = cfg.optim_wrapper
+    assert (opt.optimizer.type, opt.optimizer.lr,
+            opt.optimizer.weight_decay) == ('AdamW', 6e-5, 0.01)
+    assert opt.paramwise_cfg.custom_keys['head'].lr_mult == 10.
+    warmup, poly = cfg.param_scheduler
+    assert (warmup.type, warmup.end, poly.type, poly.end) == ('LinearLR', 1500,
+                                                              'PolyLR', 40000)
+    assert cfg.train_cfg.max_iters == 40000
+    assert cfg.train_dataloader.batch_size == 2
+    assert cfg.crop_size == (512, 512)
+    rcs = cfg.train_dataloader.dataset.rare_class_sampling
+    assert (rcs.class_temp, rcs.min_pixels) == (0.01, 3000)
+    hooks = {h['type']: h for h in cfg.get('custom_hooks', [])}
+    if 'rst' in name:
+        tau_end = 3.5e-2 if name.endswith('c1') else 2e-2
+        rst = hooks['RSTHook']
+        assert (rst.tau, rst.tau_end) == (5e-4, tau_end)
+        assert rst.include == ('model.backbone', 'model.decode_head')
+    if name.endswith(('linear_probe', 'bitfit', 'lora_r16')):
+        assert seg.backbone.type == 'mmvlpuda.PEFTBackbone'
+        assert 'mmvlpuda.PEFTHook' in hooks
+    if name.endswith('lora_r16'):
+        assert seg.backbone.peft_cfg.r == 16
+
+
+@pytest.mark.parametrize('name', [n for n in NAMES if n.startswith('cs2')])
+def test_cs2acdc_settings_are_appendix_l(name):
+    cfg = load_config(osp.join(REPO_ROOT, 'configs', 'seg', f'{name}.py'))
+    seg = cfg.model if name.endswith('source_only') else cfg.model.model
+    assert seg.decode_head.type == 'Mask2FormerHead'
+    assert seg.decode_head.num_queries == 100
+    assert (seg.backbone.type, seg.backbone.depth) == ('ResNet', 50)
+    assert cfg.crop_size == (512, 512)
+    assert cfg.acdc_conditions == ('fog', 'night', 'rain', 'snow')
+    if name.endswith('source_only'):
+        return
+    assert cfg.model.type == 'mmvlpuda.CMKDSegmentor'
+    assert (cfg.model.alpha, cfg.model.sup_weight,
+            cfg.model.cmkd_weight) == (0.99, 0.1, 0.25)
+    assert cfg.model.ramp_iters == cfg.train_cfg.max_iters
+    assert cfg.optim_wrapper.optimizer.lr == 1e-5
+    assert cfg.train_dataloader.dataset.type == 'mmvlpuda.UDASegDataset'
+    hooks = {h['type']: h for h in cfg.get('custom_hooks', [])}
+    if name.endswith('rst'):
+        rst = hooks['RSTHook']
+        assert (rst.tau, rst.tau_end) == (2e-6, 1e-4)
+        assert rst.include == ('model.backbone', 'model.decode_head')
+    else:
+        assert 'RSTHook' not in hooks
+
+
+# ------------------------------------------------------------ tiny runs
+
+
+def _trainable(model, prefix):
+    return {
+        n[len(prefix):]
+        for n, p in model.named_parameters()
+        if n.startswith(prefix) and p.requires_grad
+    }
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_config_runs_two_iterations_and_evaluates(name, seg_trees, tmp_path,
+                                                  one_thread,
+                                                  isolated_runner_state):
+    runner = build_runner(name, seg_trees, str(tmp_path))
+    runner.train()
+    metrics = runner.val_loop.run()
+    assert 0. <= metrics['mIoU'] <= 100.
+    assert osp.isfile(tmp_path / 'iter_2.pth')
+    logged = {
+        k.split('/', 1)[1]
+        for k in runner.message_hub.log_scalars if k.startswith('train/')
+    }
+    model = runner.model
+    if name.endswith('source_only'):
+        assert 'decode.loss_cls' in logged
+        return
+    assert {
+        'src.decode.loss_ce' if 'dlv2' in name else 'src.decode.loss_cls',
+        'pseudo_weight'
+    } <= logged
+    if 'dlv2' in name:
+        assert 'mix.decode.loss_ce' in logged
+    else:
+        assert {'tgt.loss_task', 'tgt.loss_distill', 'alpha'} <= logged
+        assert not any(p.requires_grad for p in model.frozen_head.parameters())
+    assert not any(p.requires_grad for p in model.ema_model.parameters())
+    backbone = _trainable(model, 'model.backbone.')
+    if name.endswith('linear_probe'):
+        assert not backbone
+    elif name.endswith('bitfit'):
+        assert backbone and all(n.endswith('bias') for n in backbone)
+    elif name.endswith('lora_r16'):
+        assert backbone and all('lora_' in n for n in backbone)
+    else:  # every backbone weight (Mask2Former: BN affine frozen)
+        every = {
+            n[len('model.backbone.'):]
+            for n, _ in model.named_parameters()
+            if n.startswith('model.backbone.')
+        }
+        frozen_bn = name.startswith('cs2acdc')
+        assert backbone == {
+            n
+            for n in every
+            if not (frozen_bn and ('bn' in n or 'downsample.1' in n))
+        }
+    if 'rst' in name:
+        assert 'rst_density' in logged
+        assert 'val/rst_dsp_M' in runner.message_hub.log_scalars
+
+
+@pytest.mark.parametrize('name',
+                         ['gta2cs_dlv2_rst_c1', 'cs2acdc_m2f_cmkd_rst'])
+def test_rst_on_backbone_and_decoder_follows_tau_schedule(
+        name, seg_trees, tmp_path, one_thread, isolated_runner_state):
+    """After every step each backbone/decoder weight equals w0 or differs
+    from it by more than the current tau (linear schedule)."""
+    runner = build_runner(name,
+                          seg_trees,
+                          str(tmp_path),
+                          max_iters=3,
+                          **{
+                              'train_cfg.val_interval': 100,
+                              'optim_wrapper.optimizer.lr': 1e-2,
+                              'param_scheduler': [],
+                              'custom_hooks.0.tau': 1e-3,
+                              'custom_hooks.0.tau_end': 4e-3
+                          })
+    hook = next(h for h in runner.hooks if type(h).__name__ == 'RSTHook')
+    seen = []
+
+    def check(runner, batch_idx, data_batch=None, outputs=None):
+        tau = hook.current_tau()
+        seen.append(tau)
+        changed = 0
+        for name, p, w0 in hook._entries:
+            assert name.startswith(('model.backbone', 'model.decode_head'))
+            diff = (p.detach() - w0).abs()
+            assert bool(((diff == 0) | (diff > tau)).all()), name
+            changed += int((diff > 0).sum())
+        assert changed > 0
+
+    hook_after = hook.after_train_iter
+
+    def after_train_iter(runner, batch_idx, data_batch=None, outputs=None):
+        hook_after(runner, batch_idx, data_batch, outputs)
+        check(runner, batch_idx)
+
+    hook.after_train_iter = after_train_iter
+    runner.train()
+    assert seen == pytest.approx([1e-3 + 3e-3 * k / 3 for k in (1, 2, 3)])
+    names = {n for n, _, _ in hook._entries}
+    assert any(n.startswith('model.decode_head') for n in names)
+    assert not any(
+        n.startswith(('ema_model', 'frozen_head', 'imnet_model'))
+        for n in names)
+
+
+# ------------------------------------------------------------ tools/test.py
+
+
+def _run(args):
+    env = dict(os.environ, HF_HUB_OFFLINE='1', PYTHONWARNINGS='ignore')
+    proc = subprocess.run([sys.executable] + args,
+                          cwd=REPO_ROOT,
+                          env=env,
+                          capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def test_tools_test_gives_miou_for_checkpoint_and_patch(
+        seg_trees, tmp_path, one_thread, isolated_runner_state):
+    """Train RST from a plain mmseg checkpoint (the pretrained base), then
+    ``tools/test.py`` on the UDA checkpoint and on the exported patch
+    applied onto that base: same mIoU."""
+    name = 'gta2cs_dlv2_rst_c1'
+    work = tmp_path / 'work'
+    runner = build_runner(name, seg_trees, str(work))
+    base = tmp_path / 'base.pth'
+    torch.save({'state_dict': runner.model.model.state_dict()}, base)
+    del runner
+    runner = build_runner(name,
+                          seg_trees,
+                          str(work),
+                          load_from=str(base),
+                          **{
+                              'optim_wrapper.optimizer.lr': 1e-2,
+                              'param_scheduler': []
+                          })
+    runner.train()
+    ckpt = str(work / 'iter_2.pth')
+    patch = str(tmp_path / 'gta2cs.patch')
+    out = _run(['tools/export_patch.py', ckpt, 'from-ckpt', patch])
+    assert 'residual nonzeros' in out
+    opts = cli_options(tiny_options(name, seg_trees, str(tmp_path / 't')))
+    opts.append('log_level=INFO')
+    config = f'configs/seg/{name}.py'
+    log_ckpt = _run(['tools/test.py', config, ckpt, '--cfg-options'] + opts)
+    log_patch = _run(
+        ['tools/test.py', config, '--patch', patch, '--cfg-options'] + opts +
+        [f'load_from={base}'])
+    assert 'applied patch' in log_patch
+
+    def miou(log):
+        import re
+        return float(re.findall(r'mIoU: ([0-9.]+)', log)[-1])
+
+    assert miou(log_ckpt) == miou(log_patch)
