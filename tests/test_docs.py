@@ -32,7 +32,8 @@ RUNNABLE = '<!-- runnable -->'
 DOC_FILES = sorted(
     [osp.join(REPO_ROOT, 'README.md')] +
     glob.glob(osp.join(REPO_ROOT, 'docs', '*.md')) +
-    glob.glob(osp.join(REPO_ROOT, 'projects', '*', 'README.md')))
+    glob.glob(osp.join(REPO_ROOT, 'projects', '*', 'README.md')) +
+    glob.glob(osp.join(REPO_ROOT, 'configs', '*', 'README.md')))
 REPO_DIRS = ('configs/', 'tools/', 'projects/', 'tests/', 'docs/',
              'benchmarks/', 'mmvlpuda/')
 # commands that are shown but not checked beyond their shape
