@@ -120,7 +120,7 @@ def build_official(setting, device):
 
     from mmvlpuda.utils import load_config
     cfg = load_config(osp.join(ROOT, setting['config']), setting['options'])
-    num_classes = cfg.num_classes
+    num_classes = len(cfg.classes)
     loss_cfg = cfg.model.cmkd_loss
     lambdas = (loss_cfg.lambda1, loss_cfg.lambda2, loss_cfg.lambda3)
 
