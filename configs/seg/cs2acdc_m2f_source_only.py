@@ -13,4 +13,4 @@ train_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset='${cityscapes_train}')
+    dataset='${source_train}')

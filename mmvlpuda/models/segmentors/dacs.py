@@ -193,10 +193,6 @@ class DACS(BaseModel):
 
     # delegation: evaluation uses the student ---------------------------------
     @property
-    def decode_head(self) -> nn.Module:
-        return self.model.decode_head
-
-    @property
     def num_classes(self) -> int:
         return self.model.decode_head.num_classes
 

@@ -4,13 +4,13 @@
 # (rgb_anon/<condition>/<split>/...); `acdc_conditions` picks a subset.
 # RCS statistics: python tools/dataset_converters/rcs_stats.py
 #   data/cityscapes --label-dir gtFine/train --suffix _gtFine_labelTrainIds.png
+_base_ = ['./_uda_seg_loaders.py']
 cityscapes_root = 'data/cityscapes'
 acdc_root = 'data/acdc'
 acdc_conditions = ('fog', 'night', 'rain', 'snow')
 crop_size = (512, 512)
 cityscapes_scale = (1024, 512)
 acdc_scale = (960, 540)
-rcs = dict(class_temp=0.01, min_pixels=3000, min_crop_ratio=0.5)
 
 cityscapes_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -33,38 +33,21 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
-cityscapes_train = dict(
+source_train = dict(
     type='CityscapesDataset',
     data_root='${cityscapes_root}',
     data_prefix=dict(img_path='leftImg8bit/train', seg_map_path='gtFine/train'),
     pipeline='${cityscapes_pipeline}')
-train_dataloader = dict(
-    batch_size=2,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        type='mmvlpuda.UDASegDataset',
-        rare_class_sampling='${rcs}',
-        source='${cityscapes_train}',
-        target=dict(
-            type='mmvlpuda.ACDCDataset',
-            data_root='${acdc_root}',
-            split='train',
-            conditions='${acdc_conditions}',
-            with_labels=False,
-            pipeline='${acdc_train_pipeline}')))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type='mmvlpuda.ACDCDataset',
-        data_root='${acdc_root}',
-        split='val',
-        conditions='${acdc_conditions}',
-        pipeline='${test_pipeline}'))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
-test_evaluator = val_evaluator
+target_train = dict(
+    type='mmvlpuda.ACDCDataset',
+    data_root='${acdc_root}',
+    split='train',
+    conditions='${acdc_conditions}',
+    with_labels=False,
+    pipeline='${acdc_train_pipeline}')
+target_val = dict(
+    type='mmvlpuda.ACDCDataset',
+    data_root='${acdc_root}',
+    split='val',
+    conditions='${acdc_conditions}',
+    pipeline='${test_pipeline}')

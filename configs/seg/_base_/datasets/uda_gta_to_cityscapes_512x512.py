@@ -2,12 +2,12 @@
 # uda_gta_to_cityscapes_512x512 in mmseg 1.x form, + Rare Class Sampling.
 # Prepare: python tools/dataset_converters/gta.py data/gta  (trainIds + RCS
 # statistics); Cityscapes with mmseg's tools/dataset_converters/cityscapes.py
+_base_ = ['./_uda_seg_loaders.py']
 gta_root = 'data/gta'
 cityscapes_root = 'data/cityscapes'
 crop_size = (512, 512)
 gta_scale = (1280, 720)
 cityscapes_scale = (1024, 512)
-rcs = dict(class_temp=0.01, min_pixels=3000, min_crop_ratio=0.5)
 
 gta_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -30,35 +30,18 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
-train_dataloader = dict(
-    batch_size=2,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        type='mmvlpuda.UDASegDataset',
-        rare_class_sampling='${rcs}',
-        source=dict(
-            type='mmvlpuda.GTADataset',
-            data_root='${gta_root}',
-            data_prefix=dict(img_path='images', seg_map_path='labels'),
-            pipeline='${gta_pipeline}'),
-        target=dict(
-            type='CityscapesDataset',
-            data_root='${cityscapes_root}',
-            data_prefix=dict(img_path='leftImg8bit/train'),
-            pipeline='${cityscapes_train_pipeline}')))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type='CityscapesDataset',
-        data_root='${cityscapes_root}',
-        data_prefix=dict(
-            img_path='leftImg8bit/val', seg_map_path='gtFine/val'),
-        pipeline='${test_pipeline}'))
-test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
-test_evaluator = val_evaluator
+source_train = dict(
+    type='mmvlpuda.GTADataset',
+    data_root='${gta_root}',
+    data_prefix=dict(img_path='images', seg_map_path='labels'),
+    pipeline='${gta_pipeline}')
+target_train = dict(
+    type='CityscapesDataset',
+    data_root='${cityscapes_root}',
+    data_prefix=dict(img_path='leftImg8bit/train'),
+    pipeline='${cityscapes_train_pipeline}')
+target_val = dict(
+    type='CityscapesDataset',
+    data_root='${cityscapes_root}',
+    data_prefix=dict(img_path='leftImg8bit/val', seg_map_path='gtFine/val'),
+    pipeline='${test_pipeline}')
