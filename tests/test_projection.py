@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mmvlpuda.sparse.checkpoint import RST_KEY, decode_w0, encode_w0
-from mmvlpuda.sparse.projection import abs_diff, project_
+from mmvlpuda.sparse.projection import FusedProjection, abs_diff, project_
 
 INF = float('inf')
 
@@ -272,3 +272,104 @@ def test_decode_w0_errors():
     del state['fc.bias']
     with pytest.raises(KeyError, match='fc.bias'):
         decode_w0({'state_dict': state, RST_KEY: entry})
+
+
+# ---------------------------------------------------------------------------
+# FusedProjection: many tensors in one pass, exact budget threshold
+# ---------------------------------------------------------------------------
+def _tensor_set(kind, seed=0):
+    """Several (w, w0) of different sizes, one larger than a 64k work item
+    of the fused kernel, all laid out as ``kind``."""
+    cases = [_make_case(kind, seed=seed + i) for i in range(3)]
+    g = torch.Generator().manual_seed(seed)
+    big0 = torch.randn(300, 301, generator=g)
+    big = big0 + torch.randn(300, 301, generator=g) * 1e-3
+    same = torch.rand(300, 301, generator=g) < 0.5
+    big[same] = big0[same]  # about half unchanged
+    dtype = cases[0][0].dtype
+    cases.append((big.to(dtype), big0.to(dtype)))
+    return [w for w, _ in cases], [w0 for _, w0 in cases]
+
+
+FUSED_KINDS = ['fp32', 'fp64', 'bf16', 'fp32_transposed']
+
+
+@pytest.mark.parametrize('kind', FUSED_KINDS)
+def test_fused_project_matches_reference_per_tensor_tau(kind):
+    ws, w0s = _tensor_set(kind)
+    taus = [0., 3e-4, INF, 1e-3]
+    bufs = [torch.ones(w.shape, dtype=w.dtype) for w in ws]
+    bufs[1] = None
+    expect = [_reference(w, w0, t) for w, w0, t in zip(ws, w0s, taus)]
+    snapped = [(w - w0).abs() <= t for w, w0, t in zip(ws, w0s, taus)]
+    proj = FusedProjection(ws, w0s)
+    kept = proj.project(taus, bufs)
+    for w, e, b, s in zip(ws, expect, bufs, snapped):
+        assert torch.equal(w, e)
+        if b is not None:  # zeroed exactly where the weight snapped back
+            assert torch.equal(b == 0, s)
+    assert kept == sum(int((w != w0).sum()) for w, w0 in zip(ws, w0s))
+    assert proj.count_changed() == kept
+
+
+@pytest.mark.parametrize('kind', FUSED_KINDS)
+@pytest.mark.parametrize('fraction', [0.001, 0.01, 0.3, 0.9])
+def test_budget_threshold_keeps_exactly_the_largest_changes(kind, fraction):
+    ws, w0s = _tensor_set(kind, seed=3)
+    proj = FusedProjection(ws, w0s)
+    diffs = torch.cat([(w - w0).abs().reshape(-1).double()
+                       for w, w0 in zip(ws, w0s)])
+    nonzero = int((diffs > 0).sum())
+    keep = int(fraction * proj.numel)
+    kept, tau = proj.project_to_budget(keep)
+    # exactly the budget, or every changed entry when fewer changed
+    assert kept == min(keep, nonzero) == proj.count_changed()
+    after = torch.cat([(w - w0).abs().reshape(-1).double()
+                       for w, w0 in zip(ws, w0s)])
+    survivors = diffs[after > 0]
+    assert torch.equal(after[after > 0], survivors)
+    if kept:  # the survivors are the largest changes
+        assert survivors.min() >= diffs.topk(kept).values.min()
+
+
+@pytest.mark.parametrize('kind', FUSED_KINDS)
+def test_budget_breaks_ties_by_position(kind):
+    # Adam's first step moves every weight by the same lr: all changes tie
+    ws, w0s = _tensor_set(kind)
+    for w, w0 in zip(ws, w0s):
+        w0.copy_(torch.round(w0 * 8) / 8)
+        w.copy_(w0 + 0.25)  # exact in every dtype: ties everywhere
+    proj = FusedProjection(ws, w0s)
+    kept, tau = proj.project_to_budget(1000)
+    assert kept == 1000 == proj.count_changed() and tau == 0.25
+    flat = torch.cat([(w != w0).reshape(-1) for w, w0 in zip(ws, w0s)])
+    if kind != 'fp32_transposed':  # the first 1000 by memory position
+        assert flat[:1000].all() and not flat[1000:].any()
+
+
+def test_budget_keeps_everything_when_allowed():
+    ws, w0s = _tensor_set('fp32')
+    before = [w.clone() for w in ws]
+    proj = FusedProjection(ws, w0s)
+    assert proj.project_to_budget(proj.numel)[1] == -1.
+    assert all(torch.equal(w, b) for w, b in zip(ws, before))
+
+
+def test_budget_zero_keeps_nothing():
+    ws, w0s = _tensor_set('fp32')
+    proj = FusedProjection(ws, w0s)
+    assert proj.project_to_budget(0)[0] == 0
+    for w, w0 in zip(ws, w0s):
+        assert torch.equal(w, w0)
+
+
+def test_fused_projection_follows_a_replaced_storage():
+    ws, w0s = _tensor_set('fp32')
+    params = [torch.nn.Parameter(w) for w in ws]
+    proj = FusedProjection(params, w0s)
+    proj.count_changed()  # caches views of the current storages
+    params[0].data = params[0].data.clone() + 1.
+    assert proj.project(0.5) > 0
+    assert torch.equal(params[0].data, ws[0] + 1.)  # moved by 1 > tau
+    assert proj.project(INF) == 0
+    assert torch.equal(params[0].data, w0s[0])

@@ -72,14 +72,18 @@ class RSTRecorderHook(Hook):
                                                'module') else runner.model
         params = dict(model.named_parameters())
         w0 = rst.w0_state_dict()
-        tau = rst.current_tau()
+        tau = rst.last_tau if rst.density is not None else rst.current_tau()
         bad = 0
         for name, base in w0.items():
             diff = (params[name].detach() - base).abs()
-            bad += int(((diff <= tau) & (diff != 0)).sum())
+            # budget mode keeps some entries tied at tau (position order)
+            small = diff < tau if rst.density is not None else diff <= tau
+            bad += int((small & (diff != 0)).sum())
         kept = sum(int((params[n].detach() != w0[n]).sum()) for n in w0)
         self.records.append(
             dict(iter=runner.iter, tau=tau, violations=bad, kept=kept,
+                 budget=rst.budget() if rst.density is not None else None,
+                 reported=rst.nnz,
                  numel=sum(t.numel() for t in w0.values()),
                  head=params['head.weight'].detach().clone()))
 
@@ -201,9 +205,76 @@ def test_topk_keeps_the_scheduled_fraction(tmp_path):
                   topk_end=10.)))
     for r in rec.records:
         pct = 100. + (10. - 100.) * (r['iter'] + 1) / 10
-        expected = min(math.ceil(pct / 100. * r['numel']), r['numel'])
+        expected = math.floor(pct / 100. * r['numel'] + 1e-6)
         assert r['kept'] == expected, r['iter']
-    assert rec.records[-1]['kept'] <= math.ceil(0.1 * rec.records[-1]['numel'])
+    assert rec.records[-1]['kept'] == math.floor(0.1 * rec.records[-1]['numel'])
+
+
+BUDGET_OPTIMIZERS = {
+    # the budget holds whatever the optimizer and the lr scale
+    'sgd-lr1e-6': dict(type='SGD', lr=1e-6, momentum=0.9),
+    'sgd-lr0.05': dict(type='SGD', lr=0.05, momentum=0.9),
+    'adamw-lr6e-5': dict(type='AdamW', lr=6e-5, weight_decay=0.01),
+    'adam-lr1e-2': dict(type='Adam', lr=1e-2),
+}
+
+
+@pytest.mark.parametrize('optimizer', sorted(BUDGET_OPTIMIZERS))
+def test_budget_gives_exactly_the_budget_after_every_step(tmp_path,
+                                                          optimizer):
+    hook = dict(type='RSTHook', mode='budget', density=0.05, ramp_ratio=0.5)
+    runner, rst, rec = _train(
+        _cfg(tmp_path, 'budget', hook, max_iters=12,
+             optim_wrapper=dict(optimizer=BUDGET_OPTIMIZERS[optimizer])))
+    numel = rec.records[0]['numel']
+    for r in rec.records:
+        t = min((r['iter'] + 1) / 12 / 0.5, 1.)
+        density = 0.05 + (1 - 0.05) * (1 - t)**3
+        assert r['budget'] == math.floor(density * numel + 1e-6)
+        # every selected weight moves each step: the budget is met exactly
+        assert r['kept'] == r['reported'] == r['budget'], r['iter']
+        assert r['violations'] == 0
+    # the second half holds the final budget; the kept weights are the
+    # largest changes (everything else is exactly w0)
+    assert rec.records[-1]['kept'] == math.floor(0.05 * numel)
+    params, w0 = _params(runner), rst.w0_state_dict()
+    diffs = torch.cat([(params[n] - w0[n]).abs().view(-1) for n in w0])
+    top = diffs.topk(rec.records[-1]['kept']).values
+    assert top.min() > 0 and (diffs > 0).sum() == len(top)
+
+
+def test_budget_constant_from_the_first_step_with_a_linear_ramp(tmp_path):
+    _, rst, rec = _train(
+        _cfg(tmp_path, 'budget-const',
+             dict(type='RSTHook', mode='budget', density=0.02,
+                  density_start=0.02)))
+    assert {r['kept'] for r in rec.records} == {
+        math.floor(0.02 * rec.records[0]['numel'])}
+    _, rst, rec = _train(
+        _cfg(tmp_path, 'budget-linear',
+             dict(type='RSTHook', mode='budget', density=0.1, ramp='linear',
+                  ramp_ratio=1.)))
+    for r in rec.records:
+        d = 1 + (0.1 - 1) * (r['iter'] + 1) / 10
+        assert r['kept'] == math.floor(d * r['numel'] + 1e-6)
+
+
+def test_budget_resume_is_bit_identical(tmp_path):
+    hook = dict(type='RSTHook', mode='budget', density=0.1,
+                reset_momentum=True)
+    full, rst_full, _ = _train(_cfg(tmp_path, 'full', hook))
+    ckpt = osp.join(full.work_dir, 'iter_5.pth')
+    state = torch.load(ckpt, map_location='cpu', weights_only=False)
+    # iteration 5 of 10 ends the ramp (ramp_ratio 0.5): at the budget
+    assert state['meta']['rst']['density'] == pytest.approx(0.1)
+    assert state['meta']['rst']['nnz'] == math.floor(0.1 * 1344)
+    resumed, rst_res, rec = _train(
+        _cfg(tmp_path, 'resumed', hook, resume=True, load_from=ckpt))
+    assert rec.records[0]['iter'] == 5
+    for name, w in _params(full).items():
+        assert torch.equal(w, _params(resumed)[name]), name
+    for name, w0 in rst_full.w0_state_dict().items():
+        assert torch.equal(w0, rst_res.w0_state_dict()[name]), name
 
 
 def test_bias_mode_trains_only_biases(tmp_path):
@@ -254,6 +325,14 @@ def test_bad_arguments():
         RSTHook(mode='random')
     with pytest.raises(TypeError, match='include'):
         RSTHook(include='backbone')
+    with pytest.raises(ValueError, match='density'):
+        RSTHook(mode='budget')
+    with pytest.raises(ValueError, match='density'):
+        RSTHook(mode='budget', density=1.5)
+    with pytest.raises(ValueError, match='density'):
+        RSTHook(density=0.1)  # threshold mode
+    with pytest.raises(ValueError, match='ramp'):
+        RSTHook(mode='budget', density=0.1, ramp='step')
 
 
 def test_selecting_nothing_is_an_error(tmp_path):
@@ -270,15 +349,15 @@ def test_registered_in_root_hooks_for_any_scope():
 
 
 DDP_SCRIPT = r'''
-import os, sys, torch
+import json, os, sys, torch
 sys.path.insert(0, {repo!r}); sys.path.insert(0, {tests!r})
 import mmvlpuda
 from test_rst_hook import _cfg, _params
 from mmengine.runner import Runner
 from pathlib import Path
 launcher = sys.argv[1]
-cfg = _cfg(Path({tmp!r}), 'ddp-' + launcher,
-           dict(type='RSTHook', tau=2e-3), max_iters=6, launcher=launcher)
+cfg = _cfg(Path({tmp!r}), 'ddp-' + launcher, json.loads(sys.argv[2]),
+           max_iters=6, launcher=launcher)
 cfg['train_dataloader']['dataset'] = dict(type='RSTToyDataset',
                                           identical=True)
 from mmvlpuda.utils.launch import setup_cpu_distributed
@@ -293,19 +372,25 @@ torch.save({{k: v.detach() for k, v in model.named_parameters()}},
 '''
 
 
-def test_ddp_two_gloo_processes_match_single_process(tmp_path):
+@pytest.mark.parametrize('hook', [
+    dict(type='RSTHook', tau=2e-3),
+    dict(type='RSTHook', mode='budget', density=0.05, ramp_ratio=0.5),
+], ids=['threshold', 'budget'])
+def test_ddp_two_gloo_processes_match_single_process(tmp_path, hook):
+    import json
     script = tmp_path / 'ddp_rst.py'
     script.write_text(DDP_SCRIPT.format(repo=REPO_ROOT,
                                         tests=osp.join(REPO_ROOT, 'tests'),
                                         tmp=str(tmp_path)))
     env = dict(os.environ, HF_HUB_OFFLINE='1')
-    single = subprocess.run([sys.executable, str(script), 'none'], env=env,
+    single = subprocess.run([sys.executable, str(script), 'none',
+                             json.dumps(hook)], env=env,
                             capture_output=True, text=True, timeout=600)
     assert single.returncode == 0, single.stderr[-3000:]
     port = str(29700 + os.getpid() % 200)
     ddp = subprocess.run([
         sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-        f'--master_port={port}', str(script), 'pytorch'
+        f'--master_port={port}', str(script), 'pytorch', json.dumps(hook)
     ], env=env, capture_output=True, text=True, timeout=600)
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     ref = torch.load(tmp_path / 'none-0.pt')

@@ -9,9 +9,10 @@ from mmengine.model import is_model_wrapper
 from mmvlpuda.registry import HOOKS, ROOT_HOOKS
 from mmvlpuda.sparse import make_patch
 from mmvlpuda.sparse.checkpoint import RST_KEY, decode_w0, encode_w0
-from mmvlpuda.sparse.projection import abs_diff, project_
+from mmvlpuda.sparse.projection import FusedProjection
 
-MODES = ('threshold', 'topk', 'bias')
+MODES = ('threshold', 'budget', 'topk', 'bias')
+RAMPS = ('cubic', 'linear')
 
 
 def _match(name: str, prefixes: Sequence[str]) -> bool:
@@ -36,9 +37,21 @@ class RSTHook(Hook):
     Modes:
 
     * ``'threshold'``: constant τ, or τ growing linearly from ``tau`` to
-      ``tau_end`` over ``max_iters`` (segmentation appendix).
-    * ``'topk'``: keep the ``r`` % largest changes, ``r`` decaying linearly
-      from ``topk_start`` to ``topk_end`` over training (appendix M).
+      ``tau_end`` over ``max_iters`` (segmentation appendix). A weight
+      survives only if it is further than τ from w0 right after a step, so
+      the DSP it gives depends on the learning rate and the optimizer.
+    * ``'budget'``: the user states the DSP they can afford: at most
+      ``density`` × (number of selected weights) differ from w0 after every
+      step — the largest ``|w - w0|`` survive (τ of Eq. 17 is chosen per
+      step as the (k+1)-th largest change, exact in O(n), no sort). The
+      allowed density ramps from ``density_start`` down to ``density``
+      over the first ``ramp_ratio`` of training (``'cubic'``: fast at first
+      as gradual magnitude pruning, or ``'linear'``), then stays at the
+      budget; ``density_start=density`` holds the budget from the first
+      step. Independent of the learning rate, SGD or Adam(W).
+    * ``'topk'``: appendix M: keep the ``r`` % largest changes, ``r``
+      decaying linearly from ``topk_start`` to ``topk_end`` over the whole
+      run (= ``'budget'`` with a linear ramp over all iterations).
     * ``'bias'``: RST_bias — only bias tensors train (thresholded by τ);
       every other selected tensor is held at w0.
 
@@ -54,8 +67,8 @@ class RSTHook(Hook):
             Defaults to 1e-6.
         tau_end (float, optional): final τ of the linear schedule.
             Defaults to None (constant τ).
-        mode (str): ``'threshold'``, ``'topk'`` or ``'bias'``.
-            Defaults to 'threshold'.
+        mode (str): ``'threshold'``, ``'budget'``, ``'topk'`` or
+            ``'bias'``. Defaults to 'threshold'.
         include (Sequence[str]): parameter-name prefixes (of the unwrapped
             model) to sparsify. Defaults to ``('backbone',)``.
         exclude (Sequence[str]): prefixes removed from the selection.
@@ -64,12 +77,26 @@ class RSTHook(Hook):
             (``momentum_buffer``/``exp_avg``) of weights snapped back, so
             they do not drift again on stale momentum. The official code
             does not. Defaults to False.
-        topk_start (float): ``r`` at the start, in %. Defaults to 100.
-        topk_end (float): ``r`` at the end, in %. Defaults to 0.2.
+        density (float, optional): ``'budget'`` mode: the fraction of the
+            selected weights allowed to differ from w0 at the end of the
+            ramp, in (0, 1]. Required for that mode.
+        density_start (float): ``'budget'`` mode: the allowed fraction at
+            the first step. Defaults to 1.0 (start dense).
+        ramp_ratio (float): ``'budget'`` mode: fraction of ``max_iters``
+            after which the budget is reached. Defaults to 0.5.
+        ramp (str): ``'cubic'`` or ``'linear'`` shape of the density ramp.
+            Defaults to 'cubic'.
+        topk_start (float): ``'topk'`` mode: ``r`` at the start, in %.
+            Defaults to 100.
+        topk_end (float): ``'topk'`` mode: ``r`` at the end, in %.
+            Defaults to 0.2.
 
     Example:
         >>> custom_imports = dict(imports=['mmvlpuda'])
         >>> custom_hooks = [dict(type='RSTHook', tau=1e-6)]
+        >>> # a patch of at most 1 % of the backbone, whatever the lr
+        >>> custom_hooks = [dict(type='RSTHook', mode='budget',
+        ...                      density=0.01)]
         >>> # segmentation: backbone and decoder, scheduled tau
         >>> custom_hooks = [dict(type='RSTHook', tau=2e-6, tau_end=1e-4,
         ...                      include=('backbone', 'decode_head'))]
@@ -84,6 +111,10 @@ class RSTHook(Hook):
                  include: Sequence[str] = ('backbone', ),
                  exclude: Sequence[str] = (),
                  reset_momentum: bool = False,
+                 density: Optional[float] = None,
+                 density_start: float = 1.,
+                 ramp_ratio: float = 0.5,
+                 ramp: str = 'cubic',
                  topk_start: float = 100.,
                  topk_end: float = 0.2):
         if mode not in MODES:
@@ -93,6 +124,19 @@ class RSTHook(Hook):
             raise ValueError('RSTHook needs tau >= 0 and tau_end >= 0')
         if not 0 < topk_end <= topk_start <= 100:
             raise ValueError('RSTHook needs 0 < topk_end <= topk_start <= 100')
+        if mode == 'budget':
+            if density is None or not 0 < density <= density_start <= 1:
+                raise ValueError(
+                    "RSTHook mode='budget' needs 0 < density <= "
+                    f'density_start <= 1 (keys `density`, `density_start`), '
+                    f'got density={density}, density_start={density_start}')
+            if not 0 <= ramp_ratio <= 1 or ramp not in RAMPS:
+                raise ValueError(
+                    f'RSTHook needs 0 <= ramp_ratio <= 1 and ramp in {RAMPS}'
+                    f" (keys `ramp_ratio`, `ramp`), got {ramp_ratio}, '{ramp}'")
+        elif density is not None:
+            raise ValueError(f"RSTHook `density` needs mode='budget' (got "
+                             f"mode='{mode}')")
         if isinstance(include, str) or isinstance(exclude, str):
             raise TypeError('`include`/`exclude` must be sequences of '
                             'prefixes, e.g. include=("backbone",)')
@@ -104,13 +148,21 @@ class RSTHook(Hook):
         self.reset_momentum = reset_momentum
         self.topk_start = topk_start
         self.topk_end = topk_end
+        if mode == 'topk':  # appendix M: linear over the whole run
+            density, density_start = topk_end / 100., topk_start / 100.
+            ramp_ratio, ramp = 1., 'linear'
+        self.density = density
+        self.density_start = density_start
+        self.ramp_ratio = ramp_ratio
+        self.ramp = ramp
+        self._projection: Optional[FusedProjection] = None
         self._entries: List[Tuple[str, torch.nn.Parameter, torch.Tensor]] = []
         self._dense: List[str] = []
         self._buffer_w0: Dict[str, torch.Tensor] = {}
         self._w0_from_ckpt: Optional[Dict[str, torch.Tensor]] = None
-        self._scratch: Optional[torch.Tensor] = None
         self.nnz = 0
         self.progress = 0.
+        self.last_tau = 0.  # budget mode: the threshold of the last step
 
     # selection and w0 ------------------------------------------------------
     @staticmethod
@@ -154,12 +206,13 @@ class RSTHook(Hook):
             if b.is_floating_point() and n in persistent
         }
         self._w0_from_ckpt = None
+        self._projection = FusedProjection([p for _, p, _ in self._entries],
+                                           [w0 for _, _, w0 in self._entries])
         self.nnz = self._count_nnz()
-        numel = sum(p.numel() for _, p, _ in self._entries)
+        numel = self._projection.numel
         print_log(
             f'RSTHook: {len(self._entries)} tensors ({numel / 1e6:.2f}M '
-            f'params) sparsified, mode={self.mode}, tau={self.tau}'
-            + (f'->{self.tau_end}' if self.tau_end is not None else '') +
+            f'params) sparsified, mode={self.mode}, ' + self._describe() +
             f', {len(self._dense)} dense trainable tensors',
             logger='current')
 
@@ -173,14 +226,43 @@ class RSTHook(Hook):
         return {**self._buffer_w0, **self.w0_state_dict()}
 
     # the projection -------------------------------------------------------
+    def _describe(self) -> str:
+        if self.density is None:
+            return f'tau={self.tau}' + (f'->{self.tau_end}'
+                                        if self.tau_end is not None else '')
+        return (f'density={self.density_start:g}->{self.density:g} '
+                f'({self.ramp} over {self.ramp_ratio:g} of the run)')
+
+    def _info(self) -> dict:
+        """What the patch metadata records about the projection."""
+        if self.density is None:
+            return dict(tau=self.current_tau(), mode=self.mode)
+        return dict(tau=self.last_tau, mode=self.mode,
+                    density=self.current_density())
+
     def current_tau(self) -> float:
         if self.tau_end is None:
             return self.tau
         return self.tau + (self.tau_end - self.tau) * self.progress
 
+    def current_density(self) -> float:
+        """Allowed fraction of changed weights at the current progress:
+        ``density_start`` ramping to ``density`` over ``ramp_ratio`` of the
+        run (``'cubic'``: d + (d0 - d)(1 - t)^3, Zhu & Gupta 2017)."""
+        t = 1. if self.ramp_ratio == 0 else min(
+            self.progress / self.ramp_ratio, 1.)
+        start, end = self.density_start, self.density
+        if self.ramp == 'linear':
+            return start + (end - start) * t
+        return end + (start - end) * (1. - t)**3
+
     def current_topk(self) -> float:
-        return self.topk_start + (self.topk_end -
-                                  self.topk_start) * self.progress
+        return 100. * self.current_density()
+
+    def budget(self) -> int:
+        """Number of selected weights allowed to differ from w0 now."""
+        return int(math.floor(self.current_density() * self._projection.numel
+                              + 1e-6))
 
     def _momenta(self, runner) -> Dict[torch.nn.Parameter, torch.Tensor]:
         bufs = {}
@@ -191,37 +273,18 @@ class RSTHook(Hook):
                     bufs[param] = buf
         return bufs
 
-    def _topk_threshold(self) -> float:
-        numel = sum(p.numel() for _, p, _ in self._entries)
-        keep = int(math.ceil(self.current_topk() / 100. * numel))
-        if keep >= numel:
-            return -1.  # keep everything
-        param = self._entries[0][1]
-        if self._scratch is None or self._scratch.numel() != numel:
-            self._scratch = torch.empty(
-                numel, dtype=param.dtype, device=param.device)
-        offset = 0
-        for _, p, w0 in self._entries:
-            abs_diff(p, w0, self._scratch[offset:offset + p.numel()])
-            offset += p.numel()
-        return float(torch.kthvalue(self._scratch, numel - keep).values)
-
     def project(self, momenta: Optional[dict] = None) -> int:
         """Apply the projection once; returns the number of kept entries."""
         momenta = momenta or {}
-        if self.mode == 'topk':
-            tau = self._topk_threshold()
-            if tau < 0:
-                return self._count_nnz()
-        else:
-            tau = self.current_tau()
-        kept = 0
-        for name, p, w0 in self._entries:
-            t = tau
-            if self.mode == 'bias' and not name.endswith('bias'):
-                t = math.inf
-            kept += project_(p.data, w0, t, momenta.get(p))
-        return kept
+        bufs = [momenta.get(p) for _, p, _ in self._entries]
+        if self.density is not None:
+            kept, tau = self._projection.project_to_budget(self.budget(), bufs)
+            self.last_tau = max(tau, 0.)
+            return kept
+        tau = self.current_tau()
+        taus = [math.inf if self.mode == 'bias' and not name.endswith('bias')
+                else tau for name, _, _ in self._entries]
+        return self._projection.project(taus, bufs)
 
     def after_train_iter(self,
                          runner,
@@ -234,13 +297,12 @@ class RSTHook(Hook):
         self.progress = min((runner.iter + 1) / max(runner.max_iters, 1), 1.)
         momenta = self._momenta(runner) if self.reset_momentum else None
         self.nnz = self.project(momenta)
-        numel = sum(p.numel() for _, p, _ in self._entries)
-        runner.message_hub.update_scalar('train/rst_density',
-                                         self.nnz / max(numel, 1))
+        runner.message_hub.update_scalar(
+            'train/rst_density', self.nnz / max(self._projection.numel, 1))
 
     # DSP, patches and checkpoints ----------------------------------------
     def _count_nnz(self) -> int:
-        return sum(int((p.detach() != w0).sum()) for _, p, w0 in self._entries)
+        return self._projection.count_changed()
 
     def dsp(self, runner) -> int:
         """Domain-specific parameters: residual nonzeros + dense trainable
@@ -256,8 +318,7 @@ class RSTHook(Hook):
             base,
             names=list(base),
             dense=self._dense,
-            tau=self.current_tau(),
-            mode=self.mode,
+            **self._info(),
             **meta)
 
     def after_val_epoch(self, runner, metrics=None) -> None:
@@ -274,11 +335,9 @@ class RSTHook(Hook):
             return
         state = self._model(runner).state_dict(keep_vars=True)
         checkpoint[RST_KEY] = encode_w0(
-            state, self._base_state_dict(), dense=self._dense,
-            tau=self.current_tau(), mode=self.mode)
+            state, self._base_state_dict(), dense=self._dense, **self._info())
         checkpoint.setdefault('meta', {})['rst'] = dict(
-            nnz=self._count_nnz(), dsp=self.dsp(runner),
-            tau=self.current_tau(), mode=self.mode)
+            nnz=self._count_nnz(), dsp=self.dsp(runner), **self._info())
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if not getattr(runner, '_resume', False):
