@@ -6,10 +6,12 @@ digits (protocol 'low_res'), configs in configs/imagenet_cmkd/.
     # 1. choose hyperparameters on the SOURCE validation split (held-out
     #    source images; the target test split is never looked at)
     python benchmarks/digits_evidence.py select
-    # 2. 3 seeds x {source-only, CMKD, CMKD+RST at several tau} x both
-    #    directions; writes benchmarks/results/digits_evidence.{jsonl,md}
+    # 2. 3 seeds x {source-only, CMKD, CMKD+RST at budgets 0.5/1/2/5 %,
+    #    PEFT baselines (linear probe, BitFit, LoRA r1/r4, AdaLoRA)} x both
+    #    directions, CMKD loss for all but source-only; writes
+    #    benchmarks/results/digits_evidence.{jsonl,md}
     python benchmarks/digits_evidence.py run
-    # 3. accuracy vs DSP over tau (paper Fig. 4 on this task)
+    # 3. accuracy vs DSP of every method (paper Table VII / Fig. 4)
     python tools/analysis/plot_acc_dsp.py benchmarks/results/digits_evidence.jsonl \
         benchmarks/results/digits_acc_dsp.png
 
@@ -27,10 +29,13 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
 from digits_runs import train_and_evaluate  # noqa: E402
 
-CONFIGS = dict(
-    source_only='configs/imagenet_cmkd/digits_efflite0_source_only.py',
-    cmkd='configs/imagenet_cmkd/digits_efflite0_cmkd.py',
-    cmkd_rst='configs/imagenet_cmkd/digits_efflite0_cmkd_rst.py')
+CONFIGS = {
+    name: f'configs/imagenet_cmkd/digits_efflite0_{name}.py'
+    for name in ('source_only', 'cmkd', 'cmkd_rst', 'linear_probe', 'bitfit',
+                 'lora_r1', 'lora_r4', 'adalora_r2to1', 'adalora_r8to4')
+}
+PEFT = ('linear_probe', 'bitfit', 'lora_r1', 'lora_r4', 'adalora_r2to1',
+        'adalora_r8to4')
 DIRECTIONS = dict(mnist2uci=('mnist', 'uci'), uci2mnist=('uci', 'mnist'))
 RESULTS = 'benchmarks/results'
 # candidate grid of `select` (source-only, source validation accuracy)
@@ -79,11 +84,22 @@ def select(args):
 
 
 def experiments(args):
-    for direction, seed in itertools.product(args.directions, args.seeds):
-        yield direction, seed, 'source_only', None
-        yield direction, seed, 'cmkd', None
-        for tau in args.taus:
-            yield direction, seed, 'cmkd_rst', tau
+    """(direction, seed, method, tau, density), seed by seed so that an
+    interrupted run has every method at the first seeds."""
+    for seed, direction in itertools.product(args.seeds, args.directions):
+        for method in args.methods:
+            if method == 'cmkd_rst':
+                for tau in args.taus:  # threshold mode
+                    yield direction, seed, method, tau, None
+                for density in args.budgets:
+                    yield direction, seed, method, None, density
+            else:
+                yield direction, seed, method, None, None
+
+
+def _key(r):
+    return (r['direction'], r['seed'], r['method'], r.get('tau'),
+            r.get('density'))
 
 
 def run_all(args):
@@ -91,20 +107,25 @@ def run_all(args):
     done = set()
     if osp.exists(path):
         with open(path) as f:
-            for line in f:
-                r = json.loads(line)
-                done.add((r['direction'], r['seed'], r['method'], r['tau']))
-    for direction, seed, method, tau in experiments(args):
-        if (direction, seed, method, tau) in done:
+            done = {_key(json.loads(line)) for line in f}
+    for direction, seed, method, tau, density in experiments(args):
+        if (direction, seed, method, tau, density) in done:
             continue
         options = direction_options(direction) + [f'randomness.seed={seed}']
+        name = method
         if tau is not None:
-            options.append(f'custom_hooks.1.tau={tau}')
-        name = f'{method}' + (f'_tau{tau:g}' if tau is not None else '')
+            options += ["custom_hooks.1.mode='threshold'",
+                        f'custom_hooks.1.tau={tau}',
+                        'custom_hooks.1.density=None']
+            name += f'_tau{tau:g}'
+        if density is not None:
+            options.append(f'custom_hooks.1.density={density}')
+            name += f'_budget{density:g}'
         res = train_and_evaluate(
             CONFIGS[method], f'work_dirs/evidence/{direction}/s{seed}/{name}',
             options)
-        res.update(direction=direction, seed=seed, method=method, tau=tau)
+        res.update(direction=direction, seed=seed, method=method, tau=tau,
+                   density=density)
         with open(path, 'a') as f:
             f.write(json.dumps(res) + '\n')
         print(f'RESULT {json.dumps(res)}', flush=True)
@@ -112,7 +133,8 @@ def run_all(args):
 
 
 HEADER = [
-    '# Real offline evidence: ImageNet-teacher CMKD + RST on real digits',
+    '# Real offline evidence: ImageNet-teacher CMKD, RST and PEFT on real '
+    'digits',
     '',
     'Produced by `python benchmarks/digits_evidence.py run` (per-run '
     'records: `digits_evidence.jsonl`; plot: `python '
@@ -120,16 +142,21 @@ HEADER = [
     ' benchmarks/results/digits_acc_dsp.png`). ImageNet EfficientNet-Lite0 '
     '(pip package weights) + ImageNet-prototype teacher (App. E), '
     "configs/imagenet_cmkd/, protocol 'low_res', 48 px, batch 32+32, 150 "
-    'iterations, SGD lr 1e-3 (head x10), frozen BN statistics; these '
-    'settings were selected on held-out SOURCE images '
-    '(`digits_select.md`); the two extra tau values were read off the '
-    'weight changes of a source-only run. Target test split: 30% of the '
-    'target domain, not used to choose anything. Seeds change training randomness (the data '
-    'split is fixed). DSP = residual nonzeros + dense task head (RST) or '
-    'every trainable parameter (dense runs); artefact = RST patch file or '
-    '4 B x DSP. 2 CPU cores; wall times include interference from other '
-    'jobs.', ''
+    'iterations, SGD lr 1e-3 (head x10), frozen BN statistics, the CMKD '
+    'loss for every method but source-only; these settings were selected '
+    'on held-out SOURCE images (`digits_select.md`). RST `budget` rows: '
+    "RSTHook mode='budget' (density ramps from 1 to the budget over the "
+    'first half of the run, cubic, then holds; the default, not tuned). '
+    'RST `tau` rows: the paper\'s fixed threshold (mode=\'threshold\'). '
+    'PEFT rows: configs/imagenet_cmkd/digits_efflite0_{linear_probe,bitfit,'
+    'lora_r*,adalora_*}.py. Target test split: 30% of the target domain, '
+    'not used to choose anything. Seeds change training randomness (the '
+    'data split is fixed). DSP = residual nonzeros + dense task head (RST) '
+    'or every trainable parameter (dense and PEFT runs); artefact = RST '
+    'patch file or 4 B x DSP. 2 CPU cores; wall times include interference '
+    'from other jobs.', ''
 ]
+ORDER = ('source_only', 'cmkd', 'cmkd_rst') + PEFT
 
 
 def backbone_parameters() -> int:
@@ -139,51 +166,98 @@ def backbone_parameters() -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def write_table(jsonl: str, out: str) -> str:
-    """Mean ± std over seeds for every (direction, method, tau)."""
-    backbone = backbone_parameters()
-    with open(jsonl) as f:
-        rows = [json.loads(line) for line in f]
+def setting(r) -> str:
+    if r.get('density') is not None:
+        return f'budget {100 * r["density"]:g}%'
+    if r.get('tau') is not None:
+        return f'tau {r["tau"]:g}'
+    return '-'
+
+
+def summarise_runs(rows):
+    """``{(direction, method, setting): dict(acc, std, dsp, bytes, s, n)}``
+    in table order."""
     groups = {}
     for r in rows:
-        groups.setdefault((r['direction'], r['method'], r['tau']),
+        groups.setdefault((r['direction'], r['method'], setting(r)),
                           []).append(r)
+
+    def order(item):
+        (direction, method, _), rs = item
+        r = rs[0]
+        return (direction, ORDER.index(method), r.get('density') is not None,
+                -(r.get('density') or 0), r.get('tau') or 0)
+
+    out = {}
+    for key, rs in sorted(groups.items(), key=order):
+        accs = [r['acc'] for r in rs]
+        out[key] = dict(
+            acc=statistics.mean(accs),
+            std=statistics.stdev(accs) if len(accs) > 1 else 0.,
+            dsp=statistics.mean(r['dsp'] for r in rs),
+            bytes=statistics.mean(r['bytes'] for r in rs),
+            seconds=statistics.mean(r['seconds'] for r in rs), n=len(rs))
+    return out
+
+
+def target_lines(means, backbone):
+    """The issue's targets, checked on the means over seeds."""
+    lines = []
+    for direction in sorted({k[0] for k in means}):
+        cmkd = means.get((direction, 'cmkd', '-'))
+        if cmkd is None:
+            continue
+        rst = [(k[2], v) for k, v in means.items()
+               if k[0] == direction and k[1] == 'cmkd_rst']
+        for name, v in rst:
+            lines.append(
+                f'- {direction}: RST {name} = {100 * v["acc"] / cmkd["acc"]:.1f}'
+                f'% of CMKD at DSP {100 * v["dsp"] / backbone:.2f}% of the '
+                f'backbone ({v["n"]} seeds)')
+        small = [v for _, v in rst if v['dsp'] <= 0.02 * backbone]
+        best = max(small, key=lambda v: v['acc'], default=None)
+        ok = best is not None and best['acc'] >= 0.98 * cmkd['acc']
+        lines.append(
+            f'- {direction}: target RST >= 98% of CMKD at DSP <= 2%: '
+            + ('**met**' if ok else '**not met**') +
+            (f' (best {100 * best["acc"] / cmkd["acc"]:.1f}%)' if best else
+             ' (no RST run at DSP <= 2%)'))
+        for method in PEFT:
+            peft = means.get((direction, method, '-'))
+            if peft is None:
+                continue
+            cands = [v for _, v in rst if v['dsp'] <= peft['dsp']]
+            best = max(cands, key=lambda v: v['acc'], default=None)
+            verdict = 'no RST run at that DSP' if best is None else (
+                f'best RST at <= its DSP {best["acc"]:.2f}% vs '
+                f'{peft["acc"]:.2f}%: ' +
+                ('**RST >=**' if best['acc'] >= peft['acc'] else
+                 '**RST below**'))
+            lines.append(f'- {direction}: {method} (DSP '
+                         f'{100 * peft["dsp"] / backbone:.2f}%): {verdict}')
+    return lines
+
+
+def write_table(jsonl: str, out: str) -> str:
+    """Mean ± std over seeds for every (direction, method, setting)."""
+    backbone = backbone_parameters()
+    with open(jsonl) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    means = summarise_runs(rows)
     lines = HEADER + [
-        '| direction | method | tau | seeds | target test top-1 (%) | '
+        '| direction | method | setting | seeds | target test top-1 (%) | '
         'DSP | DSP / backbone | artefact bytes | train s |',
         '|---|---|---|---|---|---|---|---|---|'
     ]
-    order = dict(source_only=0, cmkd=1, cmkd_rst=2)
-    means = {}
-    for (direction, method, tau), rs in sorted(
-            groups.items(),
-            key=lambda kv: (kv[0][0], order[kv[0][1]], kv[0][2] or 0)):
-        accs = [r['acc'] for r in rs]
-        std = statistics.stdev(accs) if len(accs) > 1 else 0.
-        dsp = statistics.mean(r['dsp'] for r in rs)
-        means[(direction, method, tau)] = (statistics.mean(accs), dsp)
+    for (direction, method, name), v in means.items():
         lines.append(
-            f'| {direction} | {method} | {tau if tau is not None else "-"} '
-            f'| {len(rs)} | {statistics.mean(accs):.2f} ± {std:.2f} | '
-            f'{dsp:,.0f} | {100 * dsp / backbone:.2f}% | '
-            f'{statistics.mean(r["bytes"] for r in rs):,.0f} | '
-            f'{statistics.mean(r["seconds"] for r in rs):.0f} |')
-    lines += ['', 'Targets (means over seeds): CMKD >= source-only + 5 '
-              'points; CMKD+RST >= 98% of CMKD with DSP < 2% of the '
-              f'backbone ({backbone:,} parameters).', '']
-    for direction in sorted({k[0] for k in means}):
-        src, cmkd = (means.get((direction, m, None)) for m in
-                     ('source_only', 'cmkd'))
-        if src and cmkd:
-            lines.append(f'- {direction}: CMKD - source-only = '
-                         f'{cmkd[0] - src[0]:+.2f} points')
-        for (d, m, tau), (acc, dsp) in sorted(means.items(),
-                                              key=lambda kv: kv[0][2] or 0):
-            if d == direction and m == 'cmkd_rst' and cmkd:
-                lines.append(
-                    f'- {direction}: RST tau {tau:g} = '
-                    f'{100 * acc / cmkd[0]:.1f}% of CMKD, DSP '
-                    f'{100 * dsp / backbone:.2f}% of the backbone')
+            f'| {direction} | {method} | {name} | {v["n"]} | '
+            f'{v["acc"]:.2f} ± {v["std"]:.2f} | {v["dsp"]:,.0f} | '
+            f'{100 * v["dsp"] / backbone:.2f}% | {v["bytes"]:,.0f} | '
+            f'{v["seconds"]:.0f} |')
+    lines += ['', f'Targets (means over seeds; backbone {backbone:,} '
+              'parameters, DSP includes the dense task head):', '']
+    lines += target_lines(means, backbone)
     text = '\n'.join(lines) + '\n'
     with open(out, 'w') as f:
         f.write(text)
@@ -197,8 +271,13 @@ def parse_args():
     parser.add_argument('--directions', nargs='+', default=list(DIRECTIONS),
                         choices=list(DIRECTIONS))
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
-    parser.add_argument('--taus', nargs='+', type=float,
-                        default=[1e-6, 1e-4, 1e-3])
+    parser.add_argument('--methods', nargs='+', choices=list(CONFIGS),
+                        default=list(CONFIGS))
+    parser.add_argument('--budgets', nargs='+', type=float,
+                        default=[0.005, 0.01, 0.02, 0.05],
+                        help='RST densities (mode=budget)')
+    parser.add_argument('--taus', nargs='*', type=float, default=[],
+                        help='RST thresholds (mode=threshold), e.g. 1e-6')
     parser.add_argument('--iters', type=int, default=200,
                         help='iterations of each `select` run')
     return parser.parse_args()

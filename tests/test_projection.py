@@ -313,10 +313,12 @@ def test_fused_project_matches_reference_per_tensor_tau(kind):
 
 
 @pytest.mark.parametrize('kind', FUSED_KINDS)
-@pytest.mark.parametrize('fraction', [0.001, 0.01, 0.3, 0.9])
-def test_budget_threshold_keeps_exactly_the_largest_changes(kind, fraction):
+@pytest.mark.parametrize('fraction', [0.0001, 0.01, 0.3, 0.9])
+@pytest.mark.parametrize('selection', ['sample', 'histogram'])
+def test_budget_keeps_exactly_the_largest_changes(kind, fraction, selection):
     ws, w0s = _tensor_set(kind, seed=3)
     proj = FusedProjection(ws, w0s)
+    proj._force_histogram = selection == 'histogram'
     diffs = torch.cat([(w - w0).abs().reshape(-1).double()
                        for w, w0 in zip(ws, w0s)])
     nonzero = int((diffs > 0).sum())
@@ -333,13 +335,15 @@ def test_budget_threshold_keeps_exactly_the_largest_changes(kind, fraction):
 
 
 @pytest.mark.parametrize('kind', FUSED_KINDS)
-def test_budget_breaks_ties_by_position(kind):
+@pytest.mark.parametrize('selection', ['sample', 'histogram'])
+def test_budget_breaks_ties_by_position(kind, selection):
     # Adam's first step moves every weight by the same lr: all changes tie
     ws, w0s = _tensor_set(kind)
     for w, w0 in zip(ws, w0s):
         w0.copy_(torch.round(w0 * 8) / 8)
         w.copy_(w0 + 0.25)  # exact in every dtype: ties everywhere
     proj = FusedProjection(ws, w0s)
+    proj._force_histogram = selection == 'histogram'
     kept, tau = proj.project_to_budget(1000)
     assert kept == 1000 == proj.count_changed() and tau == 0.25
     flat = torch.cat([(w != w0).reshape(-1) for w, w0 in zip(ws, w0s)])

@@ -8,14 +8,14 @@ one pass (read w, w0; write w only where it snaps back) and counts the kept
 entries; elsewhere (CUDA, half precision) ``torch.where`` with ``out=w`` is
 used.
 """
+import math
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
 try:
-    import numba
-    from numba import njit, parallel_chunksize, prange
+    from numba import njit, prange
     from numba.typed import List
 except ImportError:  # pragma: no cover - numba is a dependency
     njit = None
@@ -110,97 +110,143 @@ def abs_diff(w: torch.Tensor, w0: torch.Tensor,
 # ---------------------------------------------------------------------------
 # one fused pass over many tensors, and the budget threshold
 # ---------------------------------------------------------------------------
-_CHUNK = 1 << 16  # elements per work item of the fused kernels
 _BITS = 16  # radix of the two-pass selection on float32 bit patterns
+_SCRATCH = 1 << 14  # elements whose bit patterns are histogrammed at once
+_SAMPLE = 1 << 16  # entries sampled to bracket the budget threshold
 
 if njit is not None:
+    # One sequential pass over all tensors per call. The work is memory
+    # bound, so one core streams it at close to copy speed; a parallel
+    # launch per tensor (or a parallel loop over typed-list items) collapses
+    # when data-loader workers compete for the cores (benchmarks/rst_step.py)
 
-    @njit(parallel=True, cache=True, nogil=True)
-    def _fused_project_kernel(ws, w0s, bufs, taus, chunk_t, chunk_lo,
-                              chunk_hi):
+    @njit(cache=True, nogil=True)
+    def _project_one(w, w0, buf, tau):
+        reset = buf.size > 0
         kept = 0
-        for c in prange(chunk_t.size):
-            t = chunk_t[c]
-            w, w0, buf, tau = ws[t], w0s[t], bufs[t], taus[t]
-            reset = buf.size > 0
-            for i in range(chunk_lo[c], chunk_hi[c]):
-                if abs(w[i] - w0[i]) <= tau:
-                    w[i] = w0[i]
-                    if reset:
-                        buf[i] = 0
-                else:
-                    kept += 1
+        for i in range(w.size):
+            if abs(w[i] - w0[i]) <= tau:
+                w[i] = w0[i]
+                if reset:
+                    buf[i] = 0
+            else:
+                kept += 1
         return kept
 
-    @njit(parallel=True, cache=True, nogil=True)
-    def _fused_budget_kernel(ws, w0s, bufs, tau, allow, chunk_t, chunk_lo,
-                             chunk_hi):
-        """Keep |w - w0| > tau, and the first ``allow[c]`` entries equal
-        to tau in work item c; snap the rest back."""
+    @njit(cache=True, nogil=True)
+    def _fused_project_kernel(ws, w0s, bufs, taus):
         kept = 0
-        for c in prange(chunk_t.size):
-            t = chunk_t[c]
-            w, w0, buf = ws[t], w0s[t], bufs[t]
-            reset = buf.size > 0
-            ties = allow[c]
-            for i in range(chunk_lo[c], chunk_hi[c]):
-                d = abs(w[i] - w0[i])
-                if d > tau:
-                    kept += 1
-                elif d == tau and ties > 0:
-                    ties -= 1
-                    kept += 1
-                else:
-                    w[i] = w0[i]
-                    if reset:
-                        buf[i] = 0
+        for t in range(len(ws)):
+            kept += _project_one(ws[t], w0s[t], bufs[t], taus[t])
         return kept
 
-    @njit(parallel=True, cache=True, nogil=True)
-    def _fused_tie_count_kernel(ws, w0s, tau, chunk_t, chunk_lo, chunk_hi):
-        counts = np.zeros(chunk_t.size, np.int64)
-        for c in prange(chunk_t.size):
-            w, w0 = ws[chunk_t[c]], w0s[chunk_t[c]]
-            n = 0
-            for i in range(chunk_lo[c], chunk_hi[c]):
-                if abs(w[i] - w0[i]) == tau:
-                    n += 1
-            counts[c] = n
-        return counts
+    @njit(cache=True, nogil=True)
+    def _budget_one(w, w0, buf, tau, ties):
+        reset = buf.size > 0
+        kept = 0
+        for i in range(w.size):
+            d = abs(w[i] - w0[i])
+            if d > tau:
+                kept += 1
+            elif d == tau and ties > 0:
+                ties -= 1
+                kept += 1
+            else:
+                w[i] = w0[i]
+                if reset:
+                    buf[i] = 0
+        return kept, ties
 
-    @njit(parallel=True, cache=True, nogil=True)
-    def _fused_count_kernel(ws, w0s, chunk_t, chunk_lo, chunk_hi):
-        changed = 0
-        for c in prange(chunk_t.size):
-            w, w0 = ws[chunk_t[c]], w0s[chunk_t[c]]
-            for i in range(chunk_lo[c], chunk_hi[c]):
-                if w[i] != w0[i]:
-                    changed += 1
-        return changed
+    @njit(cache=True, nogil=True)
+    def _fused_budget_kernel(ws, w0s, bufs, tau, ties):
+        """Keep |w - w0| > tau and the first ``ties`` entries equal to tau
+        (position order); snap the rest back."""
+        kept = 0
+        for t in range(len(ws)):
+            k, ties = _budget_one(ws[t], w0s[t], bufs[t], tau, ties)
+            kept += k
+        return kept
 
-    @njit(parallel=True, cache=True, nogil=True)
-    def _fused_histogram_kernel(ws, w0s, chunk_t, chunk_lo, chunk_hi,
-                                prefix, ngroups):
+    @njit(cache=True, nogil=True)
+    def _count_one(w, w0):
+        n = 0
+        for i in range(w.size):
+            if w[i] != w0[i]:
+                n += 1
+        return n
+
+    @njit(cache=True, nogil=True)
+    def _fused_count_kernel(ws, w0s):
+        n = 0
+        for t in range(len(ws)):
+            n += _count_one(ws[t], w0s[t])
+        return n
+
+    @njit(cache=True, nogil=True)
+    def _histogram_one(w, w0, prefix, hist, scratch):
+        # 4 interleaved sub-histograms: consecutive entries mostly fall in
+        # the same bin, and one counter would serialise the increments
+        bits = scratch.view(np.uint32)
+        for lo in range(0, w.size, scratch.size):
+            n = min(scratch.size, w.size - lo)
+            for i in range(n):
+                scratch[i] = abs(w[lo + i] - w0[lo + i])
+            if prefix < 0:
+                for i in range(n):
+                    hist[i & 3, bits[i] >> 16] += 1
+            else:
+                for i in range(n):
+                    if (bits[i] >> 16) == prefix:
+                        hist[i & 3, bits[i] & 0xFFFF] += 1
+
+    @njit(cache=True, nogil=True)
+    def _fused_histogram_kernel(ws, w0s, prefix):
         """Histogram of the float32 bit patterns of |w - w0| (monotone in
         the value for non-negative floats): of the high 16 bits when
         ``prefix < 0``, else of the low 16 bits of the entries whose high
         bits equal ``prefix``."""
-        hist = np.zeros((ngroups, 1 << 16), np.int64)
-        for g in prange(ngroups):
-            scratch = np.empty(_CHUNK, np.float32)
-            bits = scratch.view(np.uint32)
-            for c in range(g, chunk_t.size, ngroups):
-                w, w0 = ws[chunk_t[c]], w0s[chunk_t[c]]
-                lo, n = chunk_lo[c], chunk_hi[c] - chunk_lo[c]
-                for i in range(n):
-                    scratch[i] = abs(w[lo + i] - w0[lo + i])
-                for i in range(n):
-                    b = bits[i]
-                    if prefix < 0:
-                        hist[g, b >> 16] += 1
-                    elif (b >> 16) == prefix:
-                        hist[g, b & 0xFFFF] += 1
+        hist = np.zeros((4, 1 << 16), np.int64)
+        scratch = np.empty(_SCRATCH, np.float32)
+        for t in range(len(ws)):
+            _histogram_one(ws[t], w0s[t], prefix, hist, scratch)
         return hist.sum(axis=0)
+
+
+    @njit(cache=True, nogil=True)
+    def _fused_sample_kernel(ws, w0s, stride, out):
+        """|w - w0| at every ``stride``-th position of the concatenation."""
+        j, skip = 0, 0
+        for t in range(len(ws)):
+            w, w0 = ws[t], w0s[t]
+            i = skip
+            while i < w.size and j < out.size:
+                out[j] = abs(w[i] - w0[i])
+                j += 1
+                i += stride
+            skip = i - w.size
+        return j
+
+    @njit(cache=True, nogil=True)
+    def _bracket_one(w, w0, lo, hi, buf, nbuf):
+        above = 0
+        for i in range(w.size):
+            d = abs(w[i] - w0[i])
+            if d > hi:
+                above += 1
+            elif d >= lo:
+                if nbuf < buf.size:
+                    buf[nbuf] = d
+                nbuf += 1
+        return above, nbuf
+
+    @njit(cache=True, nogil=True)
+    def _fused_bracket_kernel(ws, w0s, lo, hi, buf):
+        """Count |w - w0| > hi and collect the values in [lo, hi]."""
+        above, nbuf = 0, 0
+        for t in range(len(ws)):
+            a, nbuf = _bracket_one(ws[t], w0s[t], lo, hi, buf, nbuf)
+            above += a
+        return above, nbuf
 
 
 def _rank_bin(hist: np.ndarray, rank: int):
@@ -216,9 +262,9 @@ class FusedProjection:
     """Eq. (17) over a fixed set of tensors, as one pass per step.
 
     On CPU, when every tensor is a contiguous float32 array, each call is a
-    single parallel numba launch over 64k-element work items handed out
-    dynamically (so one descheduled thread — data-loader workers compete
-    for the cores — does not hold the others at a barrier per tensor).
+    single sequential numba pass over all of them (memory bound: one core
+    streams it at about the speed of a ``copy_``, and nothing waits at a
+    per-tensor barrier when data-loader workers compete for the cores).
     Anywhere else (CUDA, half precision, strided tensors) it runs
     ``torch.where`` per tensor and sums the kept count on the device, with
     one host read per call.
@@ -241,14 +287,8 @@ class FusedProjection:
             for p, w0 in zip(self.params, self.w0s))
         self._key = None
         self._scratch: Optional[torch.Tensor] = None
-        if self._fused:
-            sizes = np.array([p.numel() for p in self.params], np.int64)
-            per = -(-sizes // _CHUNK)
-            self._chunk_t = np.repeat(np.arange(len(sizes)), per)
-            starts = np.concatenate([np.arange(0, s, _CHUNK) for s in sizes])
-            self._chunk_lo = starts.astype(np.int64)
-            self._chunk_hi = np.minimum(starts + _CHUNK,
-                                        sizes[self._chunk_t]).astype(np.int64)
+        self._no_momenta = None
+        self._force_histogram = False  # tests: the exact fallback alone
 
     # numba views of the current storages (rebuilt if a tensor moved)
     def _lists(self):
@@ -258,9 +298,6 @@ class FusedProjection:
             self._w0_np = List([_np(w0) for w0 in self.w0s])
             self._key = key
         return self._ws, self._w0_np
-
-    def _chunks(self):
-        return self._chunk_t, self._chunk_lo, self._chunk_hi
 
     @torch.no_grad()
     def project(self,
@@ -286,9 +323,7 @@ class FusedProjection:
             bufs = self._momentum_arrays(momenta)
             with np.errstate(over='ignore'):  # tau > float32 max -> inf
                 tau_np = np.array(taus, np.float64).astype(np.float32)
-            with parallel_chunksize(1):
-                return int(_fused_project_kernel(ws, w0s, bufs, tau_np,
-                                                 *self._chunks()))
+            return int(_fused_project_kernel(ws, w0s, bufs, tau_np))
         kept = None
         for p, w0, t, m in zip(self.params, self.w0s, taus, momenta):
             w = p.data
@@ -304,9 +339,7 @@ class FusedProjection:
     def count_changed(self) -> int:
         """Entries with ``w != w0`` (the residual's nonzeros)."""
         if self._fused:
-            with parallel_chunksize(1):
-                return int(_fused_count_kernel(*self._lists(),
-                                               *self._chunks()))
+            return int(_fused_count_kernel(*self._lists()))
         total = None
         for p, w0 in zip(self.params, self.w0s):
             n = (p.data != w0).sum()
@@ -314,6 +347,11 @@ class FusedProjection:
         return int(total)
 
     def _momentum_arrays(self, momenta):
+        if all(m is None for m in momenta):
+            if self._no_momenta is None:
+                empty = np.empty(0, np.float32)
+                self._no_momenta = List([empty] * len(momenta))
+            return self._no_momenta
         empty = np.empty(0, np.float32)
         return List([empty if m is None else _np(m) for m in momenta])
 
@@ -334,9 +372,13 @@ class FusedProjection:
         step moves every weight by the same lr) are broken by position,
         deterministically, so the budget is met exactly.
 
-        O(n), no sort: two histogram passes over the float32 bit patterns
-        of ``|w - w0|`` find τ exactly on CPU (plus one counting pass when
-        there are ties at τ); ``torch.kthvalue`` (a selection) elsewhere.
+        O(n), no sort. On CPU: a strided sample of ``|w - w0|`` brackets
+        τ, one pass counts the entries above the bracket and collects
+        those inside it, a partial partition of the collected ones gives τ
+        exactly, and a second pass projects; if the sample's bracket
+        misses, two radix-histogram passes over the float32 bit patterns
+        find τ exactly instead. Elsewhere ``torch.kthvalue`` (a selection,
+        on a flat copy).
 
         Args:
             keep (int): number of entries allowed to differ from w0.
@@ -353,27 +395,58 @@ class FusedProjection:
         if not self._fusable(momenta):
             return self._torch_budget(keep, momenta)
         ws, w0s = self._lists()
-        chunks = self._chunks()
-        groups = 4 * numba.get_num_threads()
-        with parallel_chunksize(1):
-            high = _fused_histogram_kernel(ws, w0s, *chunks, -1, groups)
-            hi_bin, rank = _rank_bin(high, keep + 1)
-            low = _fused_histogram_kernel(ws, w0s, *chunks, hi_bin, groups)
-            lo_bin, rank = _rank_bin(low, rank)
-            tau = np.array([(hi_bin << _BITS) | lo_bin],
-                           np.uint32).view(np.float32)[0]
-            # the (keep+1)-th largest is the rank-th of the entries equal
-            # to tau: rank - 1 of those are kept too
-            allow = np.zeros(len(chunks[0]), np.int64)
-            wanted = rank - 1 if tau > 0 else 0
-            if wanted > 0:
-                counts = _fused_tie_count_kernel(ws, w0s, tau, *chunks)
-                before = np.cumsum(counts) - counts
-                allow = np.clip(wanted - before, 0, counts)
-            kept = _fused_budget_kernel(ws, w0s,
-                                        self._momentum_arrays(momenta), tau,
-                                        allow, *chunks)
+        found = None if self._force_histogram else self._bracket_select(
+            ws, w0s, keep + 1)
+        tau, ties = found or self._histogram_select(ws, w0s, keep + 1)
+        kept = _fused_budget_kernel(ws, w0s, self._momentum_arrays(momenta),
+                                    np.float32(tau), ties)
         return int(kept), float(tau)
+
+    def _bracket_select(self, ws, w0s, rank):
+        """τ = the ``rank``-th largest |w - w0| from a deterministic sample
+        that brackets it and one counting pass; None if the bracket missed
+        (then the exact histogram selection runs).
+
+        Returns:
+            tuple[float, int]: τ and how many entries equal to τ are kept.
+        """
+        m = min(self.numel, _SAMPLE)
+        sample = np.empty(m, np.float32)
+        m = _fused_sample_kernel(ws, w0s, max(self.numel // m, 1), sample)
+        sample = -np.sort(-sample[:m])  # descending
+        pos = rank / self.numel * m
+        margin = 4. * math.sqrt(pos * (1. - pos / m)) + 16.
+        top, bottom = int(pos - margin), int(pos + margin)
+        hi = np.float32(np.inf) if top < 0 else sample[top]
+        lo = sample[min(bottom, m - 1)] if bottom < m else np.float32(0)
+        # zeros (unchanged entries) are never collected
+        lo = max(lo, np.float32(np.finfo(np.float32).smallest_subnormal))
+        capacity = int(2 * (bottom - top + 2) / m * self.numel) + 4096
+        buf = np.empty(capacity, np.float32)
+        above, nbuf = _fused_bracket_kernel(ws, w0s, lo, hi, buf)
+        if nbuf > capacity or above >= rank:
+            return None
+        if above + nbuf < rank:  # below lo: only possible at lo = 0+
+            return (0., 0) if lo <= np.finfo(np.float32).smallest_subnormal \
+                else None
+        vals = buf[:nbuf]
+        j = nbuf - (rank - above)  # the (rank - above)-th largest
+        tau = np.partition(vals, j)[j]
+        greater = above + int((vals > tau).sum())
+        return float(tau), rank - 1 - greater
+
+    @staticmethod
+    def _histogram_select(ws, w0s, rank):
+        """Exact τ from two radix-histogram passes over the float32 bit
+        patterns of |w - w0| (the fallback of :meth:`_bracket_select`)."""
+        hi_bin, rank = _rank_bin(_fused_histogram_kernel(ws, w0s, -1), rank)
+        lo_bin, rank = _rank_bin(_fused_histogram_kernel(ws, w0s, hi_bin),
+                                 rank)
+        tau = np.array([(hi_bin << _BITS) | lo_bin],
+                       np.uint32).view(np.float32)[0]
+        # the rank-th of the entries equal to tau: the first rank - 1 of
+        # those (by position) are kept too
+        return float(tau), (rank - 1 if tau > 0 else 0)
 
     def _torch_budget(self, keep, momenta):
         p0 = self.params[0]
