@@ -71,7 +71,8 @@ def main():
                        value_dtype=args.value_dtype, **meta)
     patch.save(args.out)
     print(f'wrote {args.out}: {patch.nnz:,} residual nonzeros, DSP '
-          f'{patch.dsp / 1e6:.4f}M, {patch.num_bytes:,} bytes '
+          f'{patch.dsp / 1e6:.4f}M ({patch.dsp:,} parameters), '
+          f'{patch.num_bytes:,} bytes '
           f'({patch.num_bytes / max(patch.nnz, 1):.2f} B/nnz)')
 
 

@@ -87,7 +87,8 @@ def train_and_evaluate(config: str,
     patch = osp.join(work_dir, 'model.patch')
     out = run([sys.executable, 'tools/export_patch.py', ckpt, 'from-ckpt',
                patch], echo=('wrote', ))
-    result['dsp'] = int(round(_last(r'DSP ([0-9.]+)M', out) * 1e6))
+    result['dsp'] = int(re.findall(r'DSP [0-9.]+M \(([0-9,]+) parameters',
+                                   out)[-1].replace(',', ''))
     result['bytes'] = osp.getsize(osp.join(ROOT, patch))
     result['patch'] = patch
     return result
