@@ -493,3 +493,19 @@ def test_patch_store_refuses_other_base_and_unknown_keys():
         store.activate('nope')
     assert store.active == 'own'
     assert_state_equal(model, clone_state(make_trained()))
+
+
+def test_patch_store_new_tensor_set_needs_the_base(tmp_path):
+    base_sd = base_state()
+    make_patch(clone_state(make_trained(seed=1)), base_sd,
+               dense=DENSE).save(str(tmp_path / 'a'))
+    make_patch(clone_state(make_trained(seed=2, names=['fc.weight'])),
+               base_sd, dense=DENSE).save(str(tmp_path / 'b'))
+    store = PatchStore(make_base())
+    store.add('a', Patch.load(str(tmp_path / 'a')))
+    store.activate('a')
+    with pytest.raises(PatchError, match=r"'b'.*activate\(None\) first"):
+        store.add('b', Patch.load(str(tmp_path / 'b')))
+    store.activate(None)
+    store.add('b', Patch.load(str(tmp_path / 'b')))
+    assert set(store.patches) == {'a', 'b'}

@@ -350,11 +350,11 @@ def _apply_unchecked(model: nn.Module, state: Mapping[str, torch.Tensor],
     for name, e in patch.sparse.items():
         flat = state[name].data.view(-1)
         pos = e.positions.to(flat.device)
-        undo[name] = flat[pos].clone()
+        undo[name] = flat.index_select(0, pos)  # gather: faster than flat[pos]
         flat.index_add_(0, pos, e.values.to(flat.device, flat.dtype))
         if e.exact_positions.numel():
-            flat[e.exact_positions.to(flat.device)] = e.exact_values.to(
-                flat.device)
+            flat.index_copy_(0, e.exact_positions.to(flat.device),
+                             e.exact_values.to(flat.device, flat.dtype))
     for name, d in patch.dense.items():
         undo[name] = state[name].data.clone()
         state[name].data.copy_(d)
@@ -402,7 +402,8 @@ def remove_patch(model: nn.Module, patch: Patch) -> None:
                              'was not patched by this patch')
     for name, e in patch.sparse.items():
         flat = state[name].data.view(-1)
-        flat[e.positions.to(flat.device)] = undo[name].to(flat.device)
+        flat.index_copy_(0, e.positions.to(flat.device),
+                         undo[name].to(flat.device))
     for name in patch.dense:
         if name in undo:
             state[name].data.copy_(undo[name])
@@ -434,7 +435,10 @@ class PatchStore:
         names = tuple(sorted(patch.sparse))
         if names not in self._checked:
             if self.active is not None:
-                raise PatchError('add patches while no patch is active')
+                raise PatchError(
+                    f"patch '{key}' touches tensors no earlier patch did: add "
+                    'it while no patch is active (activate(None) first), so '
+                    'its base can be checked')
             self._checked[names] = tensors_checksum(state, names)
         if self._checked[names] != patch.meta.get('base_sha256'):
             raise PatchError(f"patch '{key}' was made for a different base")
@@ -444,6 +448,8 @@ class PatchStore:
         """Switch to patch ``key`` (None: back to the base)."""
         if key is not None and key not in self.patches:
             raise KeyError(f"unknown patch '{key}'")
+        if key == self.active:
+            return
         if self.active is not None:
             remove_patch(self.model, self.patches[self.active])
             self.active = None
