@@ -274,7 +274,7 @@ def parse_args():
     parser.add_argument('--methods', nargs='+', choices=list(CONFIGS),
                         default=list(CONFIGS))
     parser.add_argument('--budgets', nargs='+', type=float,
-                        default=[0.005, 0.01, 0.02, 0.05],
+                        default=[0.005, 0.01, 0.015, 0.02, 0.05],
                         help='RST densities (mode=budget)')
     parser.add_argument('--taus', nargs='*', type=float, default=[],
                         help='RST thresholds (mode=threshold), e.g. 1e-6')

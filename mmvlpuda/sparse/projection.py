@@ -398,8 +398,11 @@ class FusedProjection:
         found = None if self._force_histogram else self._bracket_select(
             ws, w0s, keep + 1)
         tau, ties = found or self._histogram_select(ws, w0s, keep + 1)
-        kept = _fused_budget_kernel(ws, w0s, self._momentum_arrays(momenta),
-                                    np.float32(tau), ties)
+        bufs = self._momentum_arrays(momenta)
+        if ties == 0:  # the common case: a plain threshold at tau
+            taus = np.full(len(self.params), tau, np.float32)
+            return int(_fused_project_kernel(ws, w0s, bufs, taus)), tau
+        kept = _fused_budget_kernel(ws, w0s, bufs, np.float32(tau), ties)
         return int(kept), float(tau)
 
     def _bracket_select(self, ws, w0s, rank):
