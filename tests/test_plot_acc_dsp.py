@@ -31,15 +31,25 @@ def _runs():
                 runs.append(dict(direction=direction, seed=seed,
                                  method='cmkd_rst', tau=tau,
                                  acc=79. + delta, dsp=dsp))
+            for density, dsp in ((0.01, 50_000), (0.05, 180_000)):
+                runs.append(dict(direction=direction, seed=seed,
+                                 method='cmkd_rst', tau=None,
+                                 density=density, acc=78. + delta, dsp=dsp))
+            runs.append(dict(direction=direction, seed=seed,
+                             method='lora_r1', tau=None, density=None,
+                             acc=75. + delta, dsp=38_000))
     return runs
 
 
 def test_summary_is_mean_and_std_over_seeds(tmp_path):
     _write(tmp_path / 'r.jsonl', _runs())
     summary = summarise(load_runs(str(tmp_path / 'r.jsonl')))
-    dsp, mean, std, n = summary['mnist2uci'][('cmkd_rst', 1e-4)]
+    dsp, mean, std, n = summary['mnist2uci'][('cmkd_rst', ('tau', 1e-4))]
     assert (dsp, mean, n) == (40_000, 79., 3)
     assert std == pytest.approx(1.)
+    assert summary['uci2mnist'][('cmkd_rst', ('density', 0.05))][:2] == (
+        180_000, 78.)
+    assert summary['uci2mnist'][('lora_r1', None)][:2] == (38_000, 75.)
     assert set(summary) == {'mnist2uci', 'uci2mnist'}
 
 
