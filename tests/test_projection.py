@@ -377,3 +377,20 @@ def test_fused_projection_follows_a_replaced_storage():
     assert torch.equal(params[0].data, ws[0] + 1.)  # moved by 1 > tau
     assert proj.project(INF) == 0
     assert torch.equal(params[0].data, w0s[0])
+
+
+@pytest.mark.parametrize('kind', FUSED_KINDS)
+@pytest.mark.parametrize('bad', [float('nan'), INF, -INF])
+def test_non_finite_weights_are_counted_by_every_pass(kind, bad):
+    ws, w0s = _tensor_set(kind)
+    proj = FusedProjection(ws, w0s)
+    proj.project(1e-3)
+    assert proj.non_finite == 0
+    ws[2][0, 5] = bad
+    ws[3][1, 7] = bad
+    proj.count_changed()
+    assert proj.non_finite == 2
+    proj.project(1e-3)
+    assert proj.non_finite == 2
+    proj.project_to_budget(100)
+    assert proj.non_finite == 2

@@ -421,3 +421,34 @@ def test_mixed_precision_training(tmp_path):
     assert all(r['violations'] == 0 for r in rec.records)
     assert 0 < rec.records[-1]['kept'] < rec.records[-1]['numel']
     assert all(w.dtype == torch.float32 for w in rst.w0_state_dict().values())
+
+
+@HOOKS.register_module(force=True)
+class PoisonWeightHook(Hook):
+    """Writes a NaN into a backbone weight before the step of one
+    iteration (as a diverged optimizer step would)."""
+    priority = 'HIGHEST'
+
+    def __init__(self, at_iter=3):
+        self.at_iter = at_iter
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        if runner.iter == self.at_iter:
+            with torch.no_grad():
+                runner.model.backbone[2].weight[0, 0] = float('nan')
+
+
+@pytest.mark.parametrize('hook', [
+    dict(type='RSTHook', tau=2e-3),
+    dict(type='RSTHook', mode='budget', density=0.05),
+], ids=['threshold', 'budget'])
+def test_non_finite_selected_weight_stops_the_run_naming_it(tmp_path, hook):
+    cfg = _cfg(tmp_path, 'nan', hook)
+    cfg['custom_hooks'].append(dict(type='PoisonWeightHook', at_iter=3))
+    with pytest.raises(FloatingPointError,
+                       match=r'`backbone\.2\.weight` became non-finite at '
+                       r'iteration 4'):
+        _train(cfg)
+    # checkpoints at interval 5: none was written from the bad state
+    assert not osp.exists(osp.join(str(tmp_path / 'nan'), 'iter_5.pth'))

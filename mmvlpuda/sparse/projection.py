@@ -120,32 +120,42 @@ if njit is not None:
     # launch per tensor (or a parallel loop over typed-list items) collapses
     # when data-loader workers compete for the cores (benchmarks/rst_step.py)
 
+    # each pass also counts non-finite |w - w0| (a diverged run), which
+    # the caller reports instead of projecting silently
+
     @njit(cache=True, nogil=True)
     def _project_one(w, w0, buf, tau):
         reset = buf.size > 0
-        kept = 0
+        kept, bad = 0, 0
         for i in range(w.size):
-            if abs(w[i] - w0[i]) <= tau:
+            d = abs(w[i] - w0[i])
+            if not d < np.inf:
+                bad += 1
+            if d <= tau:
                 w[i] = w0[i]
                 if reset:
                     buf[i] = 0
             else:
                 kept += 1
-        return kept
+        return kept, bad
 
     @njit(cache=True, nogil=True)
     def _fused_project_kernel(ws, w0s, bufs, taus):
-        kept = 0
+        kept, bad = 0, 0
         for t in range(len(ws)):
-            kept += _project_one(ws[t], w0s[t], bufs[t], taus[t])
-        return kept
+            k, b = _project_one(ws[t], w0s[t], bufs[t], taus[t])
+            kept += k
+            bad += b
+        return kept, bad
 
     @njit(cache=True, nogil=True)
     def _budget_one(w, w0, buf, tau, ties):
         reset = buf.size > 0
-        kept = 0
+        kept, bad = 0, 0
         for i in range(w.size):
             d = abs(w[i] - w0[i])
+            if not d < np.inf:
+                bad += 1
             if d > tau:
                 kept += 1
             elif d == tau and ties > 0:
@@ -155,32 +165,37 @@ if njit is not None:
                 w[i] = w0[i]
                 if reset:
                     buf[i] = 0
-        return kept, ties
+        return kept, ties, bad
 
     @njit(cache=True, nogil=True)
     def _fused_budget_kernel(ws, w0s, bufs, tau, ties):
         """Keep |w - w0| > tau and the first ``ties`` entries equal to tau
         (position order); snap the rest back."""
-        kept = 0
+        kept, bad = 0, 0
         for t in range(len(ws)):
-            k, ties = _budget_one(ws[t], w0s[t], bufs[t], tau, ties)
+            k, ties, b = _budget_one(ws[t], w0s[t], bufs[t], tau, ties)
             kept += k
-        return kept
+            bad += b
+        return kept, bad
 
     @njit(cache=True, nogil=True)
     def _count_one(w, w0):
-        n = 0
+        n, bad = 0, 0
         for i in range(w.size):
             if w[i] != w0[i]:
                 n += 1
-        return n
+                if not abs(w[i] - w0[i]) < np.inf:
+                    bad += 1
+        return n, bad
 
     @njit(cache=True, nogil=True)
     def _fused_count_kernel(ws, w0s):
-        n = 0
+        n, bad = 0, 0
         for t in range(len(ws)):
-            n += _count_one(ws[t], w0s[t])
-        return n
+            k, b = _count_one(ws[t], w0s[t])
+            n += k
+            bad += b
+        return n, bad
 
     @njit(cache=True, nogil=True)
     def _histogram_one(w, w0, prefix, hist, scratch):
@@ -289,6 +304,7 @@ class FusedProjection:
         self._scratch: Optional[torch.Tensor] = None
         self._no_momenta = None
         self._force_histogram = False  # tests: the exact fallback alone
+        self.non_finite = 0  # non-finite |w - w0| seen by the last call
 
     # numba views of the current storages (rebuilt if a tensor moved)
     def _lists(self):
@@ -323,28 +339,34 @@ class FusedProjection:
             bufs = self._momentum_arrays(momenta)
             with np.errstate(over='ignore'):  # tau > float32 max -> inf
                 tau_np = np.array(taus, np.float64).astype(np.float32)
-            return int(_fused_project_kernel(ws, w0s, bufs, tau_np))
-        kept = None
+            return self._finish(_fused_project_kernel(ws, w0s, bufs, tau_np))
+        kept = bad = 0
         for p, w0, t, m in zip(self.params, self.w0s, taus, momenta):
             w = p.data
-            snap = (w - w0).abs_() <= t
+            diff = (w - w0).abs_()
+            bad = bad + (~torch.isfinite(diff)).sum()
+            snap = diff <= t
             torch.where(snap, w0, w, out=w)
             if m is not None:
                 m.masked_fill_(snap, 0)
-            n = snap.numel() - snap.sum()
-            kept = n if kept is None else kept + n
+            kept = kept + (snap.numel() - snap.sum())
+        return self._finish((kept, bad))  # one host read per call
+
+    def _finish(self, kept_bad) -> int:
+        kept, bad = kept_bad
+        self.non_finite = int(bad)
         return int(kept)
 
     @torch.no_grad()
     def count_changed(self) -> int:
         """Entries with ``w != w0`` (the residual's nonzeros)."""
         if self._fused:
-            return int(_fused_count_kernel(*self._lists()))
-        total = None
+            return self._finish(_fused_count_kernel(*self._lists()))
+        total = bad = 0
         for p, w0 in zip(self.params, self.w0s):
-            n = (p.data != w0).sum()
-            total = n if total is None else total + n
-        return int(total)
+            total = total + (p.data != w0).sum()
+            bad = bad + (~torch.isfinite(p.data - w0)).sum()
+        return self._finish((total, bad))
 
     def _momentum_arrays(self, momenta):
         if all(m is None for m in momenta):
@@ -401,9 +423,10 @@ class FusedProjection:
         bufs = self._momentum_arrays(momenta)
         if ties == 0:  # the common case: a plain threshold at tau
             taus = np.full(len(self.params), tau, np.float32)
-            return int(_fused_project_kernel(ws, w0s, bufs, taus)), tau
+            return self._finish(
+                _fused_project_kernel(ws, w0s, bufs, taus)), tau
         kept = _fused_budget_kernel(ws, w0s, bufs, np.float32(tau), ties)
-        return int(kept), float(tau)
+        return self._finish(kept), float(tau)
 
     def _bracket_select(self, ws, w0s, rank):
         """τ = the ``rank``-th largest |w - w0| from a deterministic sample
@@ -460,6 +483,7 @@ class FusedProjection:
         for p, w0 in zip(self.params, self.w0s):
             abs_diff(p.data, w0, diff[offset:offset + p.numel()])
             offset += p.numel()
+        bad = (~torch.isfinite(diff)).sum()
         tau = torch.kthvalue(diff, self.numel - keep).values
         keep_mask = diff > tau
         if tau > 0:  # ties at tau: the first ones by position are kept
@@ -473,4 +497,4 @@ class FusedProjection:
             torch.where(snap, w0, p.data, out=p.data)
             if m is not None:
                 m.masked_fill_(snap, 0)
-        return int(kept), float(tau)
+        return self._finish((kept, bad)), float(tau)

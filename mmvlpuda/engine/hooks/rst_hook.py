@@ -297,8 +297,18 @@ class RSTHook(Hook):
         self.progress = min((runner.iter + 1) / max(runner.max_iters, 1), 1.)
         momenta = self._momenta(runner) if self.reset_momentum else None
         self.nnz = self.project(momenta)
+        if self._projection.non_finite:
+            raise FloatingPointError(
+                f'RSTHook: selected weight `{self._first_non_finite()}` '
+                f'became non-finite at iteration {runner.iter + 1} '
+                f'({self._projection.non_finite} NaN/Inf entries); stopping '
+                'before a checkpoint is written from this state')
         runner.message_hub.update_scalar(
             'train/rst_density', self.nnz / max(self._projection.numel, 1))
+
+    def _first_non_finite(self) -> str:
+        return next((name for name, p, _ in self._entries
+                     if not bool(torch.isfinite(p).all())), '?')
 
     # DSP, patches and checkpoints ----------------------------------------
     def _count_nnz(self) -> int:
