@@ -3,10 +3,10 @@ r"""The RST projection step, paper Eq. (17) (Alg. 1, line "project").
 .. math:: w \leftarrow \begin{cases} w_0 & |w - w_0| \le \tau \\
                                      w & \text{otherwise} \end{cases}
 
-applied in place. On CPU float32/float64 tensors a fused numba kernel makes
-one pass (read w, w0; write w only where it snaps back) and counts the kept
-entries; elsewhere (CUDA, half precision) ``torch.where`` with ``out=w`` is
-used.
+applied in place by :class:`FusedProjection` (one pass over many tensors;
+also the budget mode's exact top-k threshold). On CPU float32 tensors fused
+numba kernels read w and w0 and write w only where it snaps back;
+elsewhere (CUDA, half precision, strided) ``torch.where`` with ``out=w``.
 """
 import math
 from typing import Optional, Sequence, Tuple, Union
@@ -15,37 +15,16 @@ import numpy as np
 import torch
 
 try:
-    from numba import njit, prange
+    from numba import njit
     from numba.typed import List
 except ImportError:  # pragma: no cover - numba is a dependency
     njit = None
 
 if njit is not None:
 
-    @njit(parallel=True, cache=True, nogil=True)
-    def _project_kernel(w, w0, tau):
-        kept = 0
-        for i in prange(w.size):
-            if abs(w[i] - w0[i]) <= tau:
-                w[i] = w0[i]
-            else:
-                kept += 1
-        return kept
-
-    @njit(parallel=True, cache=True, nogil=True)
-    def _project_reset_kernel(w, w0, tau, buf):
-        kept = 0
-        for i in prange(w.size):
-            if abs(w[i] - w0[i]) <= tau:
-                w[i] = w0[i]
-                buf[i] = 0
-            else:
-                kept += 1
-        return kept
-
-    @njit(parallel=True, cache=True, nogil=True)
+    @njit(cache=True, nogil=True)
     def _abs_diff_kernel(w, w0, out):
-        for i in prange(w.size):
+        for i in range(w.size):
             out[i] = abs(w[i] - w0[i])
 
 
@@ -59,12 +38,12 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().view(-1).numpy()
 
 
-@torch.no_grad()
 def project_(w: torch.Tensor,
              w0: torch.Tensor,
              tau: float,
              momentum: Optional[torch.Tensor] = None) -> int:
-    """Snap ``w`` back to ``w0`` where ``|w - w0| <= tau`` (in place).
+    """Snap ``w`` back to ``w0`` where ``|w - w0| <= tau`` (in place); one
+    tensor through :class:`FusedProjection`.
 
     Args:
         w (Tensor): trained tensor (modified in place).
@@ -76,22 +55,7 @@ def project_(w: torch.Tensor,
     Returns:
         int: number of entries that keep their trained value.
     """
-    if _fast_path(w) and w0.is_contiguous() and (
-            momentum is None or momentum.is_contiguous()):
-        # tau beyond the float32 range (incl. inf) must stay inf: clamping it
-        # to float32 max would keep entries whose |w - w0| is inf
-        tau_np = np.float64(tau) if w.dtype == torch.float64 else (
-            np.float32(np.inf) if tau > np.finfo(np.float32).max else
-            np.float32(tau))
-        if momentum is None:
-            return int(_project_kernel(_np(w), _np(w0), tau_np))
-        return int(
-            _project_reset_kernel(_np(w), _np(w0), tau_np, _np(momentum)))
-    snap = (w - w0).abs_() <= tau
-    torch.where(snap, w0, w, out=w)
-    if momentum is not None:
-        momentum.masked_fill_(snap, 0)
-    return int(snap.numel() - snap.sum().item())
+    return FusedProjection([w], [w0]).project(tau, [momentum])
 
 
 @torch.no_grad()
