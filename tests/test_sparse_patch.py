@@ -2,12 +2,16 @@
 import mmvlpuda  # noqa: F401  (compat fixes before other mmvlpuda imports)
 
 import os
+import re
+import runpy
+import sys
 
 import pytest
 import torch
 import torch.nn as nn
 from safetensors.torch import save as st_save
 
+from conftest import REPO_ROOT
 from mmvlpuda.sparse import (FORMAT, Patch, PatchError, PatchStore,
                              apply_patch, make_patch, remove_patch)
 
@@ -509,3 +513,124 @@ def test_patch_store_new_tensor_set_needs_the_base(tmp_path):
     store.activate(None)
     store.add('b', Patch.load(str(tmp_path / 'b')))
     assert set(store.patches) == {'a', 'b'}
+
+
+# non-finite values: refused, named, nothing written or changed ---------------
+NAN, INF = float('nan'), float('inf')
+
+
+@pytest.mark.parametrize('where, name, what', [
+    ('trained', 'fc.weight', 'trained tensor'),
+    ('base', 'backbone.0.weight', 'base tensor'),
+    ('dense', 'task_head.bias', 'dense tensor'),
+])
+def test_make_patch_refuses_non_finite_tensors(tmp_path, where, name, what):
+    base_sd, trained = base_state(), clone_state(make_trained())
+    target = base_sd if where == 'base' else trained
+    target[name].view(-1)[1] = NAN
+    target[name].view(-1)[3] = -INF
+    with pytest.raises(PatchError) as info:
+        make_patch(trained, base_sd, dense=DENSE)
+    assert str(info.value).startswith(
+        f'{what} `{name}` holds 2 NaN/Inf values (of '
+        f'{target[name].numel():,}): no patch is made')
+
+
+def _nan_patch(where):
+    patch = make_patch(make_trained(), base_state(), dense=DENSE)
+    if where == 'values':
+        patch.sparse['fc.weight'].values[2] = NAN
+        return patch, 'patch tensor `fc.weight` holds 1 NaN/Inf value'
+    if where == 'exact_values':
+        entry = patch.sparse['backbone.3.weight']
+        assert entry.exact_values.numel()  # TRICKY entries
+        entry.exact_values[0] = INF
+        return patch, 'patch tensor `backbone.3.weight` holds 1 NaN/Inf'
+    patch.dense['task_head.weight'][0, 0] = INF
+    return patch, 'patch dense tensor `task_head.weight` holds 1 NaN/Inf'
+
+
+@pytest.mark.parametrize('where', ['values', 'exact_values', 'dense'])
+def test_apply_and_save_refuse_a_non_finite_patch(tmp_path, where):
+    patch, expected = _nan_patch(where)
+    model = make_base()
+    with pytest.raises(PatchError, match=rf'^{re.escape(expected)}.*'
+                       'refusing to apply it$'):
+        apply_patch(model, patch)
+    assert_state_equal(model, base_state())  # untouched
+    with pytest.raises(PatchError, match=rf'^{re.escape(expected)}.*'
+                       'nothing written$'):
+        patch.save(str(tmp_path / 'x.patch'))
+    assert os.listdir(tmp_path) == []  # no file, no temp file
+    with pytest.raises(PatchError, match=r"refusing patch 'x'$"):
+        PatchStore(make_base()).add('x', patch)
+
+
+def test_a_patch_file_holding_nan_is_refused_at_apply(tmp_path):
+    """A file written by another tool (or an older version) with a NaN."""
+    patch, expected = _nan_patch('values')
+    path = tmp_path / 'nan.patch'
+    path.write_bytes(patch.to_bytes())  # bypasses save()'s check
+    loaded = Patch.load(str(path))  # a valid file...
+    model = make_base()
+    with pytest.raises(PatchError, match=re.escape(expected)):
+        apply_patch(model, loaded)  # ...that is never applied
+    assert_state_equal(model, base_state())
+
+
+def test_apply_refuses_a_non_finite_model():
+    patch = make_patch(make_trained(), base_state(), dense=DENSE)
+    model = make_base()
+    with torch.no_grad():
+        model.fc.weight[0, 0] = NAN
+    before = {k: bits(v) for k, v in clone_state(model).items()}
+    with pytest.raises(PatchError, match=r'^model tensor `fc.weight` holds 1 '
+                       'NaN/Inf value .*refusing to apply the patch$'):
+        apply_patch(model, patch)
+    for name, t in model.state_dict().items():  # bits: NaN != NaN
+        assert torch.equal(bits(t), before[name]), name
+
+
+def _export_patch(*argv):
+    """tools/export_patch.py in-process: what it exits with (None: ok)."""
+    old = sys.argv
+    sys.argv = ['tools/export_patch.py', *map(str, argv)]
+    try:
+        runpy.run_path(os.path.join(REPO_ROOT, 'tools/export_patch.py'),
+                       run_name='__main__')
+    except SystemExit as e:
+        return e.code
+    finally:
+        sys.argv = old
+    return None
+
+
+def _export(tmp_path, ckpt_sd, base_sd):
+    torch.save({'state_dict': ckpt_sd, 'meta': {}}, str(tmp_path / 'c.pth'))
+    torch.save(base_sd, str(tmp_path / 'base.pth'))
+    out = tmp_path / 'out' / 'x.patch'
+    return _export_patch(tmp_path / 'c.pth', tmp_path / 'base.pth', out), out
+
+
+@pytest.mark.parametrize('where', ['trained', 'base'])
+def test_export_patch_refuses_nan_and_writes_nothing(tmp_path, where):
+    base_sd, trained = base_state(), clone_state(make_trained())
+    (base_sd if where == 'base' else trained)['fc.weight'][0, 1] = NAN
+    error, out = _export(tmp_path, trained, base_sd)
+    reason = ('from a non-finite model' if where == 'trained' else
+              'against a non-finite base')
+    assert error == (f'{tmp_path}/c.pth: {where} tensor `fc.weight` holds 1 '
+                     f'NaN/Inf value (of 2,048): no patch is made {reason}')
+    assert not out.parent.exists() or os.listdir(out.parent) == []
+
+
+def test_export_patch_truncated_checkpoint_is_one_line(tmp_path):
+    error, out = _export(tmp_path, clone_state(make_trained()), base_state())
+    assert error is None and Patch.load(str(out)).nnz > 0
+    data = (tmp_path / 'c.pth').read_bytes()
+    (tmp_path / 'c.pth').write_bytes(data[:len(data) // 2])
+    error = _export_patch(tmp_path / 'c.pth', 'from-ckpt',
+                          tmp_path / 'y.patch')
+    assert error.startswith(f'cannot read checkpoint {tmp_path}/c.pth (')
+    assert '\n' not in error
+    assert not (tmp_path / 'y.patch').exists()

@@ -34,23 +34,30 @@ def parse_args():
     return parser.parse_args()
 
 
-def load_state(path: str) -> dict:
+def torch_load(path: str, what: str):
+    """``torch.load`` with a one-line error for a missing or damaged file."""
     import torch
+
+    from mmvlpuda.utils.resume import describe_load_error
     if not osp.isfile(path):
-        raise SystemExit(f'file not found: {path}')
-    state = torch.load(path, map_location='cpu', weights_only=False)
+        raise SystemExit(f'{what} not found: {path}')
+    try:
+        return torch.load(path, map_location='cpu', weights_only=False)
+    except Exception as e:  # noqa: BLE001 - truncated / not a torch file
+        raise SystemExit(f'cannot read {what} {path} '
+                         f'({describe_load_error(e)})')
+
+
+def load_state(path: str) -> dict:
+    state = torch_load(path, 'file')
     return state.get('state_dict', state) if isinstance(state, dict) else {}
 
 
 def main():
     args = parse_args()
-    import torch
-
-    from mmvlpuda.sparse import make_patch
+    from mmvlpuda.sparse import PatchError, make_patch
     from mmvlpuda.sparse.checkpoint import RST_KEY, decode_w0
-    if not osp.isfile(args.checkpoint):
-        raise SystemExit(f'checkpoint not found: {args.checkpoint}')
-    ckpt = torch.load(args.checkpoint, map_location='cpu', weights_only=False)
+    ckpt = torch_load(args.checkpoint, 'checkpoint')
     rst = ckpt.get(RST_KEY)
     if args.base == 'from-ckpt':
         if rst is None:
@@ -67,9 +74,14 @@ def main():
                 source_checkpoint=osp.basename(args.checkpoint))
     if rst is not None:
         meta.update(tau=rst.get('tau'), mode=rst.get('mode'))
-    patch = make_patch(ckpt['state_dict'], base, names=names, dense=dense,
-                       value_dtype=args.value_dtype, **meta)
-    patch.save(args.out)
+    try:
+        # NaN/Inf in a selected, dense or base tensor: PatchError naming it,
+        # and nothing is written (save is atomic and refuses it too)
+        patch = make_patch(ckpt['state_dict'], base, names=names,
+                           dense=dense, value_dtype=args.value_dtype, **meta)
+        patch.save(args.out)
+    except PatchError as e:
+        raise SystemExit(f'{args.checkpoint}: {e}')
     print(f'wrote {args.out}: {patch.nnz:,} residual nonzeros, DSP '
           f'{patch.dsp / 1e6:.4f}M ({patch.dsp:,} parameters), '
           f'{patch.num_bytes:,} bytes '

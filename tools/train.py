@@ -73,18 +73,46 @@ def merge_args(cfg, args):
     return cfg
 
 
+def resolve_resume(cfg, args):
+    """``--resume``: the newest *readable* checkpoint of the work dir (a
+    truncated newest one is skipped); ``--resume PATH``: PATH must be
+    readable, else ``CheckpointError``. Returns the warnings to log (one
+    line naming the skipped file(s) and the checkpoint used)."""
+    from mmvlpuda.utils import check_checkpoint, find_resumable_checkpoint
+    warnings = []
+    if args.resume == 'auto':
+        # None (nothing saved yet): mmengine starts from scratch
+        cfg.load_from = find_resumable_checkpoint(cfg.work_dir,
+                                                  log=warnings.append)
+    elif args.resume is not None:
+        check_checkpoint(args.resume)
+    return warnings
+
+
 def main():
     args = parse_args()
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
-    from mmvlpuda.utils import load_config
+    from mmvlpuda.utils import CheckpointError, load_config
     cfg = merge_args(load_config(args.config, args.cfg_options), args)
+    try:
+        warnings = resolve_resume(cfg, args)
+    except CheckpointError as e:
+        raise SystemExit(str(e))
     if 'runner_type' in cfg:
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
-    runner.train()
+    for message in warnings:  # in the run's log file too
+        runner.logger.warning(message)
+    try:
+        runner.train()
+    except FloatingPointError as e:
+        # NonFiniteLossError (NonFiniteLossHook: iteration, loss terms, last
+        # checkpoint) or RSTHook (a selected weight became NaN/Inf): one line,
+        # exit status 1; nothing was saved from the bad state
+        raise SystemExit(str(e))
 
 
 if __name__ == '__main__':

@@ -12,6 +12,9 @@ default_hooks = dict(
         max_keep_ckpts=2,
         save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # stop at the first NaN/Inf loss term, before its optimizer step and
+    # before any checkpoint is saved from it (docs/faq.md); off: interval=0
+    check_loss=dict(type='mmvlpuda.NonFiniteLossHook', interval=1),
 )
 
 env_cfg = dict(

@@ -23,4 +23,4 @@ optim_wrapper = dict(
 train_cfg = dict(max_iters=600, val_interval=200)
 default_hooks = dict(
     logger=dict(interval=50),
-    checkpoint=dict(interval=600, max_keep_ckpts=1))
+    checkpoint=dict(interval=600, max_keep_ckpts=2))

@@ -24,4 +24,4 @@ optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={'task_head': dict(lr_mult=10.)}))
 train_cfg = dict(max_iters=150, val_interval=150)
 default_hooks = dict(
-    logger=dict(interval=25), checkpoint=dict(interval=150, max_keep_ckpts=1))
+    logger=dict(interval=25), checkpoint=dict(interval=150, max_keep_ckpts=2))

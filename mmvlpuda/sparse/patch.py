@@ -97,6 +97,22 @@ def _payload_checksum(tensors: Mapping[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
+def _non_finite(t: Optional[torch.Tensor]) -> int:
+    """Number of NaN/Inf entries of a floating-point tensor (0 otherwise)."""
+    if t is None or not t.is_floating_point() or t.numel() == 0:
+        return 0
+    return int((~torch.isfinite(t.detach())).sum())
+
+
+def _refuse_non_finite(what: str, name: str, t: Optional[torch.Tensor],
+                       action: str) -> None:
+    n = _non_finite(t)
+    if n:
+        raise PatchError(f'{what} `{name}` holds {n:,} NaN/Inf value'
+                         f'{"s" if n > 1 else ""} (of {t.numel():,}): '
+                         f'{action}')
+
+
 class Patch:
     """Sparse residuals + dense tensors + metadata for one adapted model.
 
@@ -113,6 +129,16 @@ class Patch:
         self.dense = dense
         self.meta = meta
         self._num_bytes = None
+
+    def check_finite(self, action: str = 'refusing this patch') -> None:
+        """Raise :class:`PatchError` naming the first tensor whose stored
+        values (residuals, exact overrides, base overrides, dense tensors)
+        hold NaN or Inf."""
+        for name, e in self.sparse.items():
+            for values in (e.values, e.exact_values, e.base_values):
+                _refuse_non_finite('patch tensor', name, values, action)
+        for name, t in self.dense.items():
+            _refuse_non_finite('patch dense tensor', name, t, action)
 
     @property
     def nnz(self) -> int:
@@ -163,7 +189,9 @@ class Patch:
                 format=FORMAT, version=str(VERSION), meta=json.dumps(meta)))
 
     def save(self, path: str) -> None:
-        """Write the patch atomically (temp file + rename)."""
+        """Write the patch atomically (temp file + rename). A patch holding
+        NaN/Inf is refused (:class:`PatchError`) and nothing is written."""
+        self.check_finite('nothing written')
         data = self.to_bytes()
         atomic_write(path, lambda f: f.write(data))
         self._num_bytes = len(data)
@@ -258,6 +286,11 @@ def make_patch(model_or_state_dict: Union[nn.Module, Mapping],
             ``'float16'``/``'bfloat16'``. Defaults to 'float32'.
         **meta: extra metadata (``arch``, ``tau``...), JSON-serialisable.
 
+    Raises:
+        PatchError: a selected trained or base tensor, or a dense tensor,
+            holds NaN/Inf (named in the message): a diverged model makes no
+            patch.
+
     Example:
         >>> patch = make_patch(model, base_sd, dense=('task_head',),
         ...                    arch='RN50/openai', tau=1e-6)
@@ -274,12 +307,20 @@ def make_patch(model_or_state_dict: Union[nn.Module, Mapping],
             if n not in dense_names and t.is_floating_point() and n in
             base_state_dict and not torch.equal(t.detach(), base_state_dict[n])
         ]
-    sparse = {}
     for name in names:
         if name not in state:
             raise KeyError(f'tensor `{name}` is not in the trained model')
         if name not in base_state_dict:
             raise KeyError(f'tensor `{name}` is not in the base state dict')
+        _refuse_non_finite('trained tensor', name, state[name],
+                           'no patch is made from a non-finite model')
+        _refuse_non_finite('base tensor', name, base_state_dict[name],
+                           'no patch is made against a non-finite base')
+    for name in dense_names:
+        _refuse_non_finite('dense tensor', name, state[name],
+                           'no patch is made from a non-finite model')
+    sparse = {}
+    for name in names:
         sparse[name] = _sparse_entry(state[name].detach(),
                                      base_state_dict[name],
                                      VALUE_DTYPES[value_dtype], name)
@@ -335,6 +376,14 @@ def _check_fits(state: Mapping[str, torch.Tensor], patch: Patch) -> None:
                              'the model')
 
 
+def _check_finite(state: Mapping[str, torch.Tensor], patch: Patch) -> None:
+    patch.check_finite('refusing to apply it')
+    for name in patch.sparse:
+        _refuse_non_finite('model tensor', name, state[name],
+                           'the base to patch is not finite; refusing to '
+                           'apply the patch')
+
+
 def _check_base(state: Mapping[str, torch.Tensor], patch: Patch) -> None:
     if tensors_checksum(state, patch.sparse) != patch.meta.get('base_sha256'):
         raise PatchError(
@@ -364,9 +413,12 @@ def _apply_unchecked(model: nn.Module, state: Mapping[str, torch.Tensor],
 def apply_patch(model: nn.Module, patch: Patch) -> None:
     """Add the patch's residuals to ``model`` (which must be at the patch's
     base) and load its dense tensors. Bit-exact for float32 patches. On any
-    mismatch a :class:`PatchError` is raised before anything changes."""
+    mismatch, or NaN/Inf in the patch or in the patched model tensors, a
+    :class:`PatchError` naming the tensor is raised before anything
+    changes."""
     state = _state_of(model)
     _check_fits(state, patch)
+    _check_finite(state, patch)
     _check_base(state, patch)
     _apply_unchecked(model, state, patch)
 
@@ -432,6 +484,7 @@ class PatchStore:
     def add(self, key: str, patch: Patch) -> None:
         state = _state_of(self.model)
         _check_fits(state, patch)
+        patch.check_finite(f"refusing patch '{key}'")
         names = tuple(sorted(patch.sparse))
         if names not in self._checked:
             if self.active is not None:

@@ -1,10 +1,13 @@
 from .compat import (MissingCompiledOpError, install_mmcv_ext_standin,
                      patch_mmengine_checkpoint_loading)
 from .config_refs import load_config, resolve_cfg_refs
+from .resume import (CheckpointError, check_checkpoint, checkpoint_error,
+                     find_resumable_checkpoint)
 from .setup_env import register_all_modules
 
 __all__ = [
     'install_mmcv_ext_standin', 'patch_mmengine_checkpoint_loading',
     'MissingCompiledOpError', 'register_all_modules', 'load_config',
-    'resolve_cfg_refs'
+    'resolve_cfg_refs', 'CheckpointError', 'check_checkpoint',
+    'checkpoint_error', 'find_resumable_checkpoint'
 ]

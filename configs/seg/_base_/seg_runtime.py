@@ -10,7 +10,9 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
         type='CheckpointHook', by_epoch=False, interval=4000,
-        max_keep_ckpts=1, save_last=True),
+        max_keep_ckpts=2, save_last=True),  # >= 2: see docs/faq.md
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    visualization=dict(type='SegVisualizationHook'),
+    # stop at the first NaN/Inf loss term (docs/faq.md); off: interval=0
+    check_loss=dict(type='mmvlpuda.NonFiniteLossHook', interval=1))
 log_processor = dict(by_epoch=False)

@@ -10,3 +10,11 @@ __all__ += ['PrototypeFitHook']
 from .partial_set_hook import PartialSetHook  # noqa: E402
 
 __all__ += ['PartialSetHook']
+from .non_finite_loss_hook import (NonFiniteError,  # noqa: E402
+                                   NonFiniteLossError, NonFiniteLossHook,
+                                   NonFiniteWeightError)
+
+__all__ += [
+    'NonFiniteLossHook', 'NonFiniteError', 'NonFiniteLossError',
+    'NonFiniteWeightError'
+]

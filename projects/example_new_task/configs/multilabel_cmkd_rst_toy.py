@@ -46,6 +46,6 @@ train_cfg = dict(type='IterBasedTrainLoop', max_iters=20, val_interval=20)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(logger=dict(interval=5),
-                     checkpoint=dict(interval=20, max_keep_ckpts=1))
+                     checkpoint=dict(interval=20, max_keep_ckpts=2))
 custom_hooks = [dict(type='RSTHook', tau=1e-4, include=('backbone', )),
                 dict(type='ExportPatchHook', filename='final.patch')]
