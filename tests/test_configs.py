@@ -1,13 +1,16 @@
 """The classification config grid (configs/cmkd, configs/source_only,
 configs/zeroshot, configs/rst; see configs/cmkd/README.md).
 
-* the grid is complete: 6 benchmarks x 3 backbones x 5 variants;
+* the grid is complete: 6 benchmarks (+ DomainNet's split-file protocol,
+  ``domainnet_split``) x 3 backbones x 5 variants;
 * every config carries the paper's / official code's settings of its
   benchmark and backbone (upstream.md §6, §7, §9, App. A/B);
 * every config builds and runs in-process through ``mmengine.runner.Runner``
   with a tiny random open_clip model, 64 px images and generated data of the
-  benchmark's class count and layout (1 image per class per domain; digits
-  from tiny torchvision-format files): 2 training iterations + evaluation,
+  benchmark's class count and layout as downloaded (1 image per class per
+  domain; ImageCLEF-DA: the release's flat images + list files; DomainNet
+  split: + the official split files; digits from tiny torchvision-format
+  files): 2 training iterations + evaluation,
   or (zero-shot) just the test loop.
 """
 import gc
@@ -31,7 +34,13 @@ from mmvlpuda.utils import load_config, resolve_cfg_refs
 
 VARIANT_DIRS = ('cmkd', 'source_only', 'zeroshot', 'rst')
 BENCHMARKS = ('officehome', 'office31', 'imageclef', 'visda', 'domainnet',
-              'digits')
+              'digits', 'domainnet_split')
+# benchmark whose paper / official settings a config family carries
+SETTINGS_OF = dict(domainnet_split='domainnet')
+# data layout (`data_layout`) of the benchmarks that have one: ImageCLEF-DA
+# as released (list files), DomainNet whole folders (official code) or the
+# official split files
+LAYOUT = dict(imageclef='list', domainnet='folders', domainnet_split='list')
 BACKBONES = ('rn50', 'rn101', 'vitb16')
 CONFIGS = sorted(
     path for d in VARIANT_DIRS
@@ -93,11 +102,17 @@ def test_config_has_the_paper_settings(config):
     variant, benchmark, backbone = _split(config)
     cfg = load_config(config)
     assert '${' not in repr(cfg.to_dict())
+    assert cfg.get('data_layout') == LAYOUT.get(benchmark)
+    benchmark = SETTINGS_OF.get(benchmark, benchmark)
     assert len(cfg.classes) == NUM_CLASSES[benchmark]
     model = cfg.model
     assert model.backbone.arch == ARCH[backbone]
     assert model.backbone.pretrained == 'openai'
     assert model.text_head.classnames == cfg.classes
+    # upstream.md §9: the official Office-31 prompt for back_pack is
+    # "backpack"; every other name is the lower-cased folder name
+    assert model.text_head.get('prompt_names') == (
+        dict(back_pack='backpack') if benchmark == 'office31' else None)
     assert model.text_head.templates == TEMPLATES.get(
         benchmark, ['a photo of a {}'])
     assert model.predict_head == ('text' if variant == 'zeroshot' else 'task')
@@ -183,12 +198,38 @@ def _image(rng, path, size=8):
 
 def _write_folders(root, benchmark, cfg):
     """``<domain>/<class>/0.jpg`` (Office-31: the archive's
-    ``<domain>/images/<class>``) for the source and target domains."""
+    ``<domain>/images/<class>``) for the source and target domains;
+    DomainNet split: + ``1.jpg`` and the official ``<domain>_train.txt``
+    (``0.jpg``) / ``<domain>_test.txt`` (``1.jpg``)."""
     rng = np.random.default_rng(0)
     sub = 'images' if benchmark == 'office31' else ''
     for domain in {cfg.source_domain, cfg.target_domain}:
-        for name in cfg.classes:
+        lines = dict(train=[], test=[])
+        for label, name in enumerate(cfg.classes):
             _image(rng, osp.join(root, domain, sub, name, '0.jpg'))
+            if benchmark == 'domainnet_split':
+                _image(rng, osp.join(root, domain, name, '1.jpg'))
+                for split, file in (('train', '0.jpg'), ('test', '1.jpg')):
+                    lines[split].append(f'{domain}/{name}/{file} {label}')
+        for split, split_lines in lines.items():
+            if split_lines:
+                with open(osp.join(root, f'{domain}_{split}.txt'), 'w') as f:
+                    f.write('\n'.join(split_lines) + '\n')
+
+
+def _write_imageclef_release(root, cfg):
+    """ImageCLEF-DA as released: flat ``<domain>/<caltech id>_0.jpg`` images
+    and ``list/<domain>List.txt`` ("i/100_0.jpg 0")."""
+    rng = np.random.default_rng(0)
+    os.makedirs(osp.join(root, 'list'), exist_ok=True)
+    for domain in {cfg.source_domain, cfg.target_domain}:
+        lines = []
+        for label in range(len(cfg.classes)):
+            rel = f'{domain}/{100 + label}_0.jpg'
+            _image(rng, osp.join(root, rel))
+            lines.append(f'{rel} {label}')
+        with open(osp.join(root, 'list', f'{domain}List.txt'), 'w') as f:
+            f.write('\n'.join(lines) + '\n')
 
 
 def _write_idx(path, arr):
@@ -228,6 +269,8 @@ def data_roots(tmp_path_factory):
             root = str(tmp_path_factory.mktemp(benchmark))
             if benchmark == 'digits':
                 _write_digits(root, cfg)
+            elif benchmark == 'imageclef':
+                _write_imageclef_release(root, cfg)
             else:
                 _write_folders(root, benchmark, cfg)
             roots[benchmark] = root
@@ -345,11 +388,26 @@ def _check_metrics(metrics):
         assert 0. <= float(value) <= 100., (key, value)
 
 
+def _check_eval_data(dataset, layout):
+    """The evaluation data came in the benchmark's layout (list files: the
+    ImageCLEF-DA release / the DomainNet test split)."""
+    kind = type(dataset).__name__
+    if layout == 'list':
+        assert kind == 'ImageListDataset', kind
+        if dataset.ann_file.endswith('_test.txt'):  # DomainNet split
+            assert all(i['img_path'].endswith('1.jpg')
+                       for i in dataset.load_data_list())
+    elif layout == 'folders':
+        assert kind == 'DomainFolderDataset', kind
+
+
 @pytest.mark.parametrize('config', CONFIGS, ids=_config_id)
 def test_config_runs_two_iterations_and_evaluates(config, data_roots,
                                                   fast_tiny_runs, tmp_path):
     variant, benchmark, backbone = _split(config)
     root = data_roots(benchmark, load_config(config))
+    layout = LAYOUT.get(benchmark)
+    benchmark = SETTINGS_OF.get(benchmark, benchmark)
     cfg = _tiny_cfg(config, root, str(tmp_path))
     assert len(cfg.classes) == NUM_CLASSES[benchmark]
     cfg.experiment_name = f'cfgtest-{_config_id(config)}-{id(tmp_path)}'
@@ -359,9 +417,11 @@ def test_config_runs_two_iterations_and_evaluates(config, data_roots,
         assert model.task_head.num_classes == NUM_CLASSES[benchmark]
         if variant == 'zeroshot':
             _check_metrics(runner.test())
+            _check_eval_data(runner.test_loop.dataloader.dataset, layout)
             return
         runner.train()
         _check_metrics(runner.val_loop.run())
+        _check_eval_data(runner.val_loop.dataloader.dataset, layout)
         assert osp.isfile(osp.join(str(tmp_path), 'iter_2.pth'))
         hub = runner.message_hub
         logged = {k.split('/', 1)[1] for k in hub.log_scalars

@@ -365,3 +365,175 @@ def test_empty_ann_file(tmp_path):
         build(data_root=str(tmp_path), ann_file='', classes=['a'])
     assert '`ann_file`' in str(exc.value)
     assert_one_line(exc.value)
+
+
+# --------------------------------------- ImageCLEF-DA release as downloaded
+#
+# The released archive: flat image folders b/ c/ i/ p/ (Caltech-named files
+# such as 252_0446.jpg in b/ and c/), list/<d>List.txt, and top-level flat
+# <d>_list.txt ("…/b/252_0446.jpg 6" per line, labels in the 12-class order:
+# thuml/CDAN data/image-clef/b_list.txt); in list/bList.txt and
+# list/cList.txt the paths carry a Caltech class folder that the flat
+# release does not have. The official code (upstream.md §5) instead reads
+# ImageFolder(<domain>) with class-named folders <domain>/<class>/.
+
+def caltech_folder(label):
+    return f'{100 + label}.{CLEF_CLASSES[label]}-101'
+
+
+def make_clef_release(root, domains=('b', 'c', 'i', 'p'), per_class=1,
+                      class_folders_on_disk=False):
+    """The release: flat ``<d>/<caltech id>_<n>.jpg`` images (or, with
+    ``class_folders_on_disk``, ``<d>/<caltech class>/<file>``),
+    ``list/<d>List.txt`` whose b/c lines name the Caltech class folder, and
+    flat top-level ``<d>_list.txt``."""
+    root = str(root)
+    files = {}
+    for d in domains:
+        nested, flat = [], []
+        for label in range(len(CLEF_CLASSES)):
+            for n in range(per_class):
+                name = f'{100 + label}_{n:04d}.jpg'
+                deep = f'{d}/{caltech_folder(label)}/{name}'
+                on_disk = deep if class_folders_on_disk else f'{d}/{name}'
+                write_image(osp.join(root, on_disk), value=10 * label)
+                flat.append(f'{d}/{name} {label}')
+                nested.append(f'{deep if d in "bc" else d + "/" + name} '
+                              f'{label}')
+                files.setdefault(d, []).append(osp.join(root, on_disk))
+        write_list(osp.join(root, 'list', f'{d}List.txt'), nested)
+        write_list(osp.join(root, f'{d}_list.txt'), flat)
+    return files
+
+
+@pytest.mark.parametrize('class_folders_on_disk', [False, True],
+                         ids=['flat-images', 'class-folder-images'])
+@pytest.mark.parametrize('ann_file', ['list/cList.txt', 'c_list.txt'])
+def test_either_release_list_matches_the_images_on_disk(
+        tmp_path, ann_file, class_folders_on_disk):
+    files = make_clef_release(tmp_path, ('c', ), per_class=2,
+                              class_folders_on_disk=class_folders_on_disk)
+    ds = build(data_root=str(tmp_path), ann_file=ann_file,
+               classes=CLEF_CLASSES, find_by_name=True, pipeline=PACK)
+    assert [i['img_path'] for i in infos(ds)] == files['c']
+    assert [i['gt_label'] for i in infos(ds)] == sorted(
+        list(range(12)) * 2)
+    out = ds[5]  # label 2, pixels 10 * label
+    assert int(out['data_samples'].gt_label) == 2
+    assert abs(float(out['inputs'].float().mean()) - 20) < 3
+
+
+def test_release_list_without_find_by_name_names_the_line(tmp_path):
+    make_clef_release(tmp_path, ('c', ))
+    with pytest.raises(FileNotFoundError) as exc:
+        build(data_root=str(tmp_path), ann_file='list/cList.txt',
+              classes=CLEF_CLASSES)
+    assert 'cList.txt:1' in str(exc.value)
+    assert_one_line(exc.value)
+
+
+def test_find_by_name_error_names_the_list_line(tmp_path):
+    make_clef_release(tmp_path, ('c', ))
+    os.remove(osp.join(str(tmp_path), 'c', '103_0000.jpg'))  # line 4
+    with pytest.raises(FileNotFoundError) as exc:
+        build(data_root=str(tmp_path), ann_file='list/cList.txt',
+              classes=CLEF_CLASSES, find_by_name=True)
+    msg = str(exc.value)
+    assert osp.join(str(tmp_path), 'list', 'cList.txt') + ':4' in msg
+    assert f'{caltech_folder(3)}/103_0000.jpg' in msg  # the listed path
+    assert "no file named '103_0000.jpg' under " + osp.join(
+        str(tmp_path), 'c') in msg
+    assert_one_line(exc.value)
+    # two candidates: ambiguous, also named with the line
+    write_image(osp.join(str(tmp_path), 'c', 'x', '103_0000.jpg'))
+    write_image(osp.join(str(tmp_path), 'c', 'y', '103_0000.jpg'))
+    with pytest.raises(ValueError) as exc:
+        build(data_root=str(tmp_path), ann_file='list/cList.txt',
+              classes=CLEF_CLASSES, find_by_name=True)
+    assert 'cList.txt:4' in str(exc.value) and '2 files' in str(exc.value)
+    assert_one_line(exc.value)
+
+
+GRID = osp.join(REPO, 'configs')
+
+
+def _grid_datasets(config, **options):
+    cfg = load_config(osp.join(GRID, config), options)
+    return (DATASETS.build(cfg.train_dataloader.dataset),
+            DATASETS.build(cfg.val_dataloader.dataset))
+
+
+@pytest.mark.parametrize('config', ['cmkd/imageclef_rn50.py',
+                                    'rst/imageclef_vitb16.py',
+                                    'zeroshot/imageclef_rn101.py'])
+def test_imageclef_grid_reads_the_release_as_downloaded(tmp_path, config):
+    files = make_clef_release(tmp_path)
+    cfg = load_config(osp.join(GRID, config))
+    assert cfg.data_layout == 'list'
+    for src, tgt in [('i', 'p'), ('c', 'b')]:
+        cfg = load_config(
+            osp.join(GRID, config),
+            dict(data_root=str(tmp_path), source_domain=src,
+                 target_domain=tgt))
+        val = DATASETS.build(cfg.test_dataloader.dataset)
+        assert [i['img_path'] for i in infos(val)] == files[tgt]
+        assert [i['gt_label'] for i in infos(val)] == list(range(12))
+        if cfg.get('train_dataloader'):
+            train = DATASETS.build(cfg.train_dataloader.dataset)
+            assert [i['img_path'] for i in infos(train.source)] == files[src]
+            assert len(train.target) == 12
+
+
+def test_imageclef_class_folders_are_the_option(tmp_path):
+    """``data_layout=folders`` reads class-named folders (the official
+    code's layout); each layout's error points at the other."""
+    root = str(tmp_path / 'folders')
+    for d in ('i', 'p'):
+        for label, name in enumerate(CLEF_CLASSES):
+            write_image(osp.join(root, d, name, '0.jpg'), value=label)
+    train, val = _grid_datasets('cmkd/imageclef_rn50.py', data_root=root,
+                                data_layout='folders')
+    assert len(train.source) == len(val) == 12
+    assert [i['gt_label'] for i in infos(val)] == list(range(12))
+    with pytest.raises(FileNotFoundError) as exc:
+        _grid_datasets('cmkd/imageclef_rn50.py', data_root=root)
+    assert 'data_layout' in str(exc.value)
+    assert_one_line(exc.value)
+
+    release = str(tmp_path / 'release')
+    make_clef_release(release)
+    with pytest.raises(FileNotFoundError) as exc:
+        _grid_datasets('cmkd/imageclef_rn50.py', data_root=release,
+                       data_layout='folders')
+    msg = str(exc.value)
+    assert 'class folder missing' in msg and "data_layout='list'" in msg
+    assert_one_line(exc.value)
+
+
+def test_domainnet_split_protocol_configs(tmp_path):
+    """configs/*/domainnet_split_*.py: standard protocol (official split
+    files) beside the whole-folder configs of the official code
+    (upstream.md §10 #18: whole domain folders for training and
+    evaluation)."""
+    classes = list(load_config(
+        osp.join(GRID, 'cmkd', 'domainnet_split_vitb16.py')).classes)
+    make_domainnet(tmp_path, classes=classes, n_train=2, n_test=1)
+    opts = dict(data_root=str(tmp_path), source_domain='clipart',
+                target_domain='sketch')
+    train, val = _grid_datasets('cmkd/domainnet_split_vitb16.py', **opts)
+    assert (len(train.source), len(train.target), len(val)) == (690, 690,
+                                                                345)
+    test_files = {i['img_path'] for i in infos(val)}
+    assert all(p.endswith('_000002.jpg') for p in test_files)
+    assert test_files.isdisjoint(i['img_path'] for i in infos(train.target))
+    whole_train, whole_val = _grid_datasets('cmkd/domainnet_vitb16.py',
+                                            **opts)
+    assert len(whole_train.target) == len(whole_val) == 1035
+    assert test_files < {i['img_path'] for i in infos(whole_val)}
+    for name in ('cmkd/domainnet_split_rn50_fixmatch.py',
+                 'source_only/domainnet_split_rn101.py',
+                 'rst/domainnet_split_vitb16.py',
+                 'zeroshot/domainnet_split_rn50.py'):
+        cfg = load_config(osp.join(GRID, name), opts)
+        assert cfg.data_layout == 'list'
+        assert cfg.test_dataloader.dataset.list_file == './{domain}_test.txt'

@@ -58,3 +58,62 @@ def test_prompts_keep_class_order_and_need_placeholder():
         TextZeroShotHead(['a'], 'no placeholder', arch='mmvlpuda-tiny-rn')
     with pytest.raises(ValueError, match='classnames'):
         TextZeroShotHead([], arch='mmvlpuda-tiny-rn')
+
+
+# ------------------------------------------------------------ prompt names
+#
+# upstream.md §9 (Wenlve-Zhou/VLP-UDA models/backbone.py, hard-coded prompt
+# lists): Office-31 uses "a photo of a {name}" and its list "starts with
+# `backpack` (folder `back_pack`), then `bike`, `bike helmet`, `bookcase`,
+# …, `trash can`"; the other names are the folder names lower-cased with
+# '_' -> ' '.
+
+
+def test_prompt_names_override_some_or_all_classes():
+    from mmvlpuda.models.heads.text_zero_shot_head import prompt_class_names
+    classes = ['back_pack', 'bike_helmet', 'TV']
+    assert prompt_class_names(classes) == ['back pack', 'bike helmet', 'tv']
+    assert prompt_class_names(classes, dict(back_pack='backpack')) == [
+        'backpack', 'bike helmet', 'tv']
+    assert prompt_class_names(classes, ['a', 'B_c', 'd']) == ['a', 'B_c', 'd']
+    for bad, word in [(dict(backpack='x'), 'backpack'), (['a'], '1 names'),
+                      ('backpack', 'string')]:
+        with pytest.raises((ValueError, TypeError), match=word) as err:
+            prompt_class_names(classes, bad)
+        assert '\n' not in str(err.value)
+
+
+def test_prompt_names_reach_the_text_features():
+    torch.manual_seed(0)
+    head = TextZeroShotHead(['back_pack', 'bike'], 'a photo of a {}',
+                            arch='mmvlpuda-tiny-rn',
+                            prompt_names=dict(back_pack='backpack'))
+    assert head.prompts == [['a photo of a backpack'], ['a photo of a bike']]
+    assert head.classnames == ['back_pack', 'bike']  # labels unchanged
+    _, ref = _reference_text_features(
+        ['a photo of a backpack', 'a photo of a bike'])
+    assert torch.allclose(head.text_features, ref, atol=1e-5)
+
+
+def test_office31_configs_prompt_backpack():
+    """Every Office-31 config (cmkd, FixMatch, RST, source-only, zero-shot;
+    all backbones) prompts class 0 as the official code does."""
+    import glob
+    import os.path as osp
+
+    from conftest import REPO_ROOT
+    from mmvlpuda.models.heads.text_zero_shot_head import prompt_class_names
+    from mmvlpuda.utils import load_config
+    paths = sorted(glob.glob(osp.join(REPO_ROOT, 'configs', '*',
+                                      'office31_*.py')))
+    assert len(paths) == 15
+    for path in paths:
+        head = load_config(path).model.text_head
+        names = prompt_class_names(head.classnames, head.get('prompt_names'))
+        prompts = format_prompts(names, head.templates)
+        assert prompts[0] == ['a photo of a backpack'], path
+        assert prompts[1:4] == [['a photo of a bike'],
+                                ['a photo of a bike helmet'],
+                                ['a photo of a bookcase']], path
+        assert prompts[-1] == ['a photo of a trash can'], path
+        assert head.classnames[0] == 'back_pack'  # folder name, label 0

@@ -1,8 +1,14 @@
 # DomainNet (clipart, infograph, painting, quickdraw, real, sketch; 345
-# classes), whole domain folders as the official code uses them (train and
-# test images together, for adaptation and evaluation):
-#   ${data_root}/<domain>/<class>/*.jpg
-# For the official train/test split files use domainnet_split.py.
+# classes) as downloaded: ${data_root}/<domain>/<class>/*.jpg plus the
+# official split files ${data_root}/${split_dir}/<domain>_{train,test}.txt.
+# The protocol is picked by the top-level `data_layout`:
+#   'folders'  whole domain folders, as the official code uses them (train
+#              and test images together, for adaptation and evaluation;
+#              this file's default)
+#   'list'     the standard protocol (domainnet_split.py): source and target
+#              <domain>_train.txt for training, target <domain>_test.txt for
+#              evaluation (target_holdout must stay 0: the test split is
+#              held out already)
 _base_ = ['./_folder_uda.py']
 data_root = 'data/domainnet'
 source_domain = 'clipart'
@@ -75,3 +81,16 @@ classes = [
     'wine_glass', 'wristwatch', 'yoga', 'zebra', 'zigzag'
 ]
 templates = ['a photo of a {}']
+
+data_layout = 'folders'
+split_dir = '.'  # folder of the split files, relative to data_root
+domain_dataset = dict(type='DomainDataset', layout='${data_layout}')
+train_split = '${split_dir}/{domain}_train.txt'
+test_split = '${split_dir}/{domain}_test.txt'
+train_dataloader = dict(
+    dataset=dict(
+        source=dict(**domain_dataset, list_file='${train_split}'),
+        target=dict(**domain_dataset, list_file='${train_split}')))
+val_dataloader = dict(
+    dataset=dict(**domain_dataset, list_file='${test_split}'))
+test_dataloader = val_dataloader

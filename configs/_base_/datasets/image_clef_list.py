@@ -1,40 +1,13 @@
-# ImageCLEF-DA as released: flat images ${data_root}/<domain>/*.jpg and list
-# files ${data_root}/list/<domain>List.txt ("c/113_0114.jpg 2" per line,
-# labels in the order of `classes`). Lists written for another root (e.g.
-# "data/imageCLEF/c/113_0114.jpg 2") need
-#   --cfg-options list_strip_prefix=data/imageCLEF/
+# ImageCLEF-DA as released (the archive as downloaded):
+#   ${data_root}/{b,c,i,p}/*.jpg              flat image folders
+#   ${data_root}/list/{b,c,i,p}List.txt       "c/113_0114.jpg 2" per line
+#   ${data_root}/{b,c,i,p}_list.txt           (flat lists, also usable)
+# labels in the order of `classes`. Listed paths that are not on disk are
+# found by file name (list/bList.txt, list/cList.txt name Caltech class
+# folders the flat release does not have); lists written for another root
+# (e.g. "/data/image-clef/c/113_0114.jpg 2") need
+#   --cfg-options list_strip_prefix=/data/image-clef/
+# Class-named folders instead (${data_root}/<domain>/<class>/*.jpg):
+#   --cfg-options data_layout=folders   (or base a config on image_clef.py)
 _base_ = ['./image_clef.py']
-list_strip_prefix = ''
-image_list = dict(
-    type='ImageListDataset',
-    data_root='${data_root}',
-    classes='${classes}',
-    strip_prefix='${list_strip_prefix}')
-train_dataloader = dict(
-    dataset=dict(
-        source=dict(
-            _delete_=True,
-            **image_list,
-            ann_file='list/${source_domain}List.txt',
-            pipeline='${train_pipeline}'),
-        target=dict(
-            _delete_=True,
-            **image_list,
-            ann_file='list/${target_domain}List.txt',
-            pipeline='${train_pipeline}',
-            holdout=dict(
-                ratio='${target_holdout}',
-                seed='${target_holdout_seed}',
-                part='train'))))
-val_dataloader = dict(
-    dataset=dict(
-        _delete_=True,
-        **image_list,
-        ann_file='list/${target_domain}List.txt',
-        pipeline='${test_pipeline}',
-        test_mode=True,
-        holdout=dict(
-            ratio='${target_holdout}',
-            seed='${target_holdout_seed}',
-            part='test')))
-test_dataloader = val_dataloader
+data_layout = 'list'

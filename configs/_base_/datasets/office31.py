@@ -8,8 +8,6 @@ data_root = 'data/office31'
 source_domain = 'amazon'
 target_domain = 'webcam'
 # folder names in the official code's (case-sensitive sorted) label order.
-# NB: upstream's prompt for `back_pack` is "backpack"; the text head turns
-# the folder name into "back pack".
 classes = [
     'back_pack', 'bike', 'bike_helmet', 'bookcase', 'bottle', 'calculator',
     'desk_chair', 'desk_lamp', 'desktop_computer', 'file_cabinet',
@@ -19,3 +17,8 @@ classes = [
     'scissors', 'speaker', 'stapler', 'tape_dispenser', 'trash_can'
 ]
 templates = ['a photo of a {}']
+# prompt names that differ from the lower-cased folder name: the official
+# prompt list (models/backbone.py, upstream.md §9) starts with "backpack"
+# for folder `back_pack` (the text head would say "back pack"). Used by
+# model.text_head.prompt_names (configs/cmkd/_base_/office31.py).
+prompt_names = dict(back_pack='backpack')

@@ -9,6 +9,11 @@ model = dict(
         type='CLIPVisualBackbone',
         arch='${arch}',
         pretrained='openai',
+        # QuickGELU (OpenAI CLIP) or nn.GELU; None = automatic: True for the
+        # 'openai' tag and for OpenAI weight files (TorchScript archive /
+        # OpenAI state dict); a plain state dict needs it set explicitly.
+        # The text head inherits it (and `pretrained`) from here.
+        quick_gelu=None,
         norm_eval=True),
     task_head=dict(type='TaskHead'),
     text_head=dict(

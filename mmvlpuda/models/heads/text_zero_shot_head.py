@@ -1,4 +1,4 @@
-from typing import Optional, Sequence, Union
+from typing import Mapping, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -18,6 +18,43 @@ def format_prompts(classnames: Sequence[str],
             raise ValueError(f"prompt template {t!r} has no '{{}}' "
                              'placeholder (key `templates`)')
     return [[t.format(c) for t in templates] for c in classnames]
+
+
+def prompt_class_names(classnames: Sequence[str],
+                       prompt_names: Union[Mapping[str, str], Sequence[str],
+                                           None] = None,
+                       lowercase: bool = True) -> list:
+    """The names that fill the prompt templates, in label order.
+
+    Each class name is lower-cased with ``_`` turned into a space
+    (``lowercase=True``, official code behaviour), unless ``prompt_names``
+    gives its prompt name verbatim: a mapping ``{class name: prompt name}``
+    for some classes (e.g. ``dict(back_pack='backpack')``), or a list with
+    one prompt name per class. Unknown class names or a list of the wrong
+    length raise a one-line error.
+    """
+    names = [
+        c.replace('_', ' ').lower() if lowercase else c for c in classnames
+    ]
+    if prompt_names is None:
+        return names
+    if isinstance(prompt_names, Mapping):
+        unknown = sorted(set(prompt_names) - set(classnames))
+        if unknown:
+            raise ValueError(f'`prompt_names` has class name(s) {unknown} '
+                             'that are not in `classnames`')
+        return [
+            str(prompt_names[c]) if c in prompt_names else n
+            for c, n in zip(classnames, names)
+        ]
+    if isinstance(prompt_names, str):
+        raise TypeError(f'`prompt_names` must be a dict {{class name: prompt '
+                        f'name}} or a list, got the string {prompt_names!r}')
+    prompt_names = [str(n) for n in prompt_names]
+    if len(prompt_names) != len(names):
+        raise ValueError(f'`prompt_names` has {len(prompt_names)} names but '
+                         f'`classnames` has {len(names)}')
+    return prompt_names
 
 
 @MODELS.register_module()
@@ -43,6 +80,13 @@ class TextZeroShotHead(BaseModule):
         lowercase (bool): lower-case names and turn ``_`` into spaces before
             filling the templates (official code behaviour).
             Defaults to True.
+        prompt_names (dict | Sequence[str], optional): the name to put in
+            the prompts instead of the (lower-cased) class name, verbatim:
+            ``{class name: prompt name}`` for some classes, or one name per
+            class in label order, e.g. Office-31's
+            ``dict(back_pack='backpack')`` (the official prompt list has
+            "backpack" for folder ``back_pack``). Labels and ``classnames``
+            are unchanged. Defaults to None.
         init_cfg (dict, optional): Defaults to None.
 
     Example:
@@ -58,6 +102,8 @@ class TextZeroShotHead(BaseModule):
                  pretrained: Optional[str] = None,
                  quick_gelu: Optional[bool] = None,
                  lowercase: bool = True,
+                 prompt_names: Union[Mapping[str, str], Sequence[str],
+                                     None] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         if isinstance(templates, str):
@@ -66,11 +112,9 @@ class TextZeroShotHead(BaseModule):
             raise ValueError('TextZeroShotHead needs a non-empty `classnames`')
         self.classnames = list(classnames)
         self.templates = list(templates)
-        if lowercase:
-            names = [c.replace('_', ' ').lower() for c in self.classnames]
-        else:
-            names = self.classnames
+        names = prompt_class_names(self.classnames, prompt_names, lowercase)
         prompts = format_prompts(names, self.templates)
+        self.prompts = prompts  # per class, per template (for inspection)
         clip = create_open_clip(arch, pretrained, quick_gelu)
         text_features = self._encode(clip, arch, prompts)
         logit_scale = clip.logit_scale.detach().exp().clone()

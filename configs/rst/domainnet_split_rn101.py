@@ -1,0 +1,7 @@
+# CMKD + RST, DomainNet, CLIP RN101, standard protocol: the official split
+# files (source and target <domain>_train.txt for training, target
+# <domain>_test.txt for evaluation). Whole domain folders, as the official
+# code and the paper's numbers: ./domainnet_rn101.py.
+_base_ = './domainnet_rn101.py'
+
+data_layout = 'list'

@@ -1,0 +1,8 @@
+# CLIP zero-shot, DomainNet, CLIP RN50, standard protocol: the official split
+# files (source and target <domain>_train.txt for training, target
+# <domain>_test.txt for evaluation). Whole domain folders, as the official
+# code and the paper's numbers: ./domainnet_rn50.py.
+# Train-free: python tools/test.py configs/zeroshot/domainnet_split_rn50.py
+_base_ = './domainnet_rn50.py'
+
+data_layout = 'list'
