@@ -256,9 +256,6 @@ class RSTHook(Hook):
             return start + (end - start) * t
         return end + (start - end) * (1. - t)**3
 
-    def current_topk(self) -> float:
-        return 100. * self.current_density()
-
     def budget(self) -> int:
         """Number of selected weights allowed to differ from w0 now."""
         return int(math.floor(self.current_density() * self._projection.numel
