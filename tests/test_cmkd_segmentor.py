@@ -1,8 +1,10 @@
 """CMKD for segmentation (paper App. L, mmvlpuda.models.segmentors)."""
+import math
 import os.path as osp
 
 import pytest
 import torch
+from mmengine.config import Config
 
 from conftest import REPO_ROOT
 from mmvlpuda.models.losses.cmkd_loss import ramp_weight
@@ -97,6 +99,31 @@ def test_pseudo_labels_alpha_and_loss_weights():
     assert float(losses['src.decode.loss_cls']) > 0
     assert float(losses['tgt.loss_task']) >= 0.
     assert float(losses['tgt.loss_task'] + losses['tgt.loss_distill']) > 0
+
+
+@pytest.mark.parametrize('config',
+                         ['cs2acdc_m2f_cmkd', 'cs2acdc_m2f_cmkd_rst'])
+def test_lambda_ramps_over_1e4_iterations_like_classification(config):
+    """λ(t) of CMKD-seg is the classification ramp (paper App. L refers to
+    the main text's Eq. (13)): official VLP-UDA ``main.py:277``
+    ``setattr(args, "max_iter", 10000)`` and ``utils/tools.py:43-49``
+    (``LambdaSheduler``: 2/(1+exp(-t/max_iter)) - 1, t capped at
+    max_iter), i.e. λ1·r(10000) = 0.25 · 0.462 ≈ 0.116 whatever the run
+    length (40k here; a 40k ramp gave 0.031 at 10k)."""
+    cfg = load_config(
+        osp.join(REPO_ROOT, 'configs', 'seg', f'{config}.py'),
+        dict(TINY_M2F, max_iters=40000))
+    seg = MODELS.build(cfg.model)
+    cls = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', '_base_', 'models',
+                 'cmkd_clip_rn50.py')).model.cmkd_loss
+    cls = MODELS.build(cls)
+    for t in (0, 2500, 5000, 10000, 20000, 40000):
+        expected = cls.lambda1 * ramp_weight(t, cls.ramp_iters)
+        assert seg.cmkd_lambda(t) == pytest.approx(expected, rel=1e-12)
+    assert seg.cmkd_lambda(10000) == pytest.approx(
+        0.25 * (2 / (1 + math.exp(-1)) - 1))  # 0.1155, not 0.031
+    assert seg.cmkd_lambda(40000) == seg.cmkd_lambda(10000)
 
 
 def test_unknown_kl_variant_is_one_line_error():

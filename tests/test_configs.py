@@ -423,6 +423,13 @@ def test_config_runs_two_iterations_and_evaluates(config, data_roots,
         _check_metrics(runner.val_loop.run())
         _check_eval_data(runner.val_loop.dataloader.dataset, layout)
         assert osp.isfile(osp.join(str(tmp_path), 'iter_2.pth'))
+        # the best target evaluation is kept too (official protocol: best)
+        best = 'accuracy_mean' if benchmark == 'visda' else 'accuracy_top1'
+        assert osp.isfile(
+            osp.join(str(tmp_path), f'best_{best}_iter_2.pth'))
+        # both domains shuffled without replacement (official loaders)
+        assert type(runner.train_dataloader.sampler).__name__ == \
+            'UDAInfiniteSampler'
         hub = runner.message_hub
         logged = {k.split('/', 1)[1] for k in hub.log_scalars
                   if k.startswith('train/')}
@@ -441,3 +448,115 @@ def test_config_runs_two_iterations_and_evaluates(config, data_roots,
                 FIXMATCH.get(benchmark, (0.5, 0.95)))
     finally:
         _close_logger(cfg.experiment_name)
+
+
+# ------------------------------------------------- resizing as torchvision
+
+
+def _resize_transforms(cfg):
+    """Every resizing/decoding transform of a config's image pipelines."""
+    pipelines = [cfg.train_pipeline, cfg.test_pipeline]
+    pipelines += [cfg.target_strong_pipeline] \
+        if 'target_strong_pipeline' in cfg else []
+    return [
+        t for p in pipelines for t in p
+        if t['type'] in ('Resize', 'mmpretrain.RandomResizedCrop',
+                         'LoadImageFromFile')
+    ]
+
+
+@pytest.mark.parametrize('benchmark', BENCHMARKS)
+def test_pipelines_decode_and_resize_with_pillow(benchmark):
+    """The official pipelines (Wenlve-Zhou/VLP-UDA utils/data_loader.py)
+    decode with PIL and resize PIL images with torchvision (antialiased when
+    downscaling); every config does both with pillow."""
+    cfg = load_config(
+        osp.join(REPO_ROOT, 'configs/cmkd', f'{benchmark}_rn50_fixmatch.py'))
+    transforms = _resize_transforms(cfg)
+    assert transforms
+    for t in transforms:
+        key = 'imdecode_backend' if t['type'] == 'LoadImageFromFile' \
+            else 'backend'
+        assert t.get(key) == 'pillow', (benchmark, t)
+
+
+def _large_image(path, size=(1200, 900)):
+    """A photo-like image with fine detail (aliasing shows without
+    antialiasing)."""
+    rng = np.random.default_rng(0)
+    h, w = size[1], size[0]
+    yy, xx = np.mgrid[0:h, 0:w]
+    stripes = 127 + 120 * np.sin(xx * 1.7 + yy * 0.3)
+    noise = rng.normal(0, 25, (h, w, 3))
+    img = np.clip(stripes[..., None] + noise, 0, 255).astype(np.uint8)
+    Image.fromarray(img).save(path)
+
+
+def _packed_rgb(out):
+    """HWC RGB uint8 of a packed (BGR, CHW) mmpretrain sample."""
+    return out['inputs'].numpy().transpose(1, 2, 0)[..., ::-1].astype(int)
+
+
+@pytest.mark.parametrize('ext', ['png', 'jpg'])
+@pytest.mark.parametrize('benchmark,size',
+                         [('officehome', 224), ('visda', 224)])
+def test_test_pipeline_matches_torchvision_resize(tmp_path, benchmark, size,
+                                                  ext):
+    """A large image goes through the test pipeline to within one grey
+    level of the official ``Resize([224, 224])`` on a PIL image
+    (utils/data_loader.py of Wenlve-Zhou/VLP-UDA); the old cv2 path without
+    antialiasing is far off."""
+    from torchvision.transforms import Resize
+
+    path = str(tmp_path / f'big.{ext}')
+    _large_image(path)
+    cfg = load_config(osp.join(REPO_ROOT, 'configs/cmkd',
+                               f'{benchmark}_rn50.py'))
+    ours = _packed_rgb(Compose(cfg.test_pipeline)(dict(img_path=path)))
+    ref = np.asarray(Resize([size, size])(Image.open(path).convert('RGB')),
+                     dtype=int)
+    assert ours.shape == ref.shape
+    assert np.abs(ours - ref).max() <= 1
+
+    cv2_pipeline = [
+        dict(t, backend='cv2') if t['type'] == 'Resize' else t
+        for t in cfg.test_pipeline
+    ]
+    aliased = _packed_rgb(Compose(cv2_pipeline)(dict(img_path=path)))
+    assert np.abs(aliased - ref).max() > 20
+
+
+def test_train_warp_matches_torchvision_resize(tmp_path):
+    """Decode + 256x256 warp of the train pipeline (before the random crop)
+    equals torchvision's ``Resize([256, 256])`` within one grey level."""
+    from torchvision.transforms import Resize
+
+    path = str(tmp_path / 'big.jpg')
+    _large_image(path)
+    cfg = load_config(osp.join(REPO_ROOT, 'configs/cmkd/officehome_rn50.py'))
+    assert cfg.train_pipeline[1]['type'] == 'Resize'
+    img = Compose(cfg.train_pipeline[:2])(dict(img_path=path))['img']
+    ref = np.asarray(Resize([256, 256])(Image.open(path).convert('RGB')),
+                     dtype=int)
+    assert np.abs(img[..., ::-1].astype(int) - ref).max() <= 1
+
+
+def test_digits_random_resized_crop_matches_torchvision():
+    """The digits ``RandomResizedCrop`` resizes its crop as torchvision's
+    ``resized_crop`` on a PIL image does (same box)."""
+    from torchvision.transforms.functional import resized_crop
+
+    from mmvlpuda.registry import TRANSFORMS
+
+    top, left, h, w = 30, 50, 700, 900
+    cfg = load_config(osp.join(REPO_ROOT, 'configs/cmkd/digits_rn50.py'))
+    crop, pack = cfg.train_pipeline
+    crop = TRANSFORMS.build(crop)
+    crop.rand_crop_params = lambda img: (top, left, h, w)
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (900, 1200, 3), dtype=np.uint8)
+    out = Compose([crop, pack])(dict(img=rgb[..., ::-1].copy()))
+    ref = np.asarray(
+        resized_crop(Image.fromarray(rgb), top, left, h, w, [224, 224]),
+        dtype=int)
+    assert np.abs(_packed_rgb(out) - ref).max() <= 1

@@ -1,14 +1,17 @@
 """DACS self-training segmentor (mmvlpuda.models.segmentors.dacs)."""
 import os.path as osp
+from unittest import mock
 
 import pytest
 import torch
+from torch.nn.modules.batchnorm import _BatchNorm
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 from conftest import REPO_ROOT
 from mmvlpuda.models.segmentors.dacs import (downscale_label_ratio,
                                              feature_distance)
+from mmvlpuda.models.utils import one_mix
 from mmvlpuda.registry import MODELS
 from mmvlpuda.utils import load_config
 from seg_data import TINY_DLV2
@@ -107,19 +110,52 @@ def test_plain_mmseg_checkpoint_loads_into_student_and_teacher():
 
 
 def test_classmix_pastes_source_labels_and_weights(dacs):
+    """Source pixels of whole classes (of the batch pool {0, 13, 255},
+    DAFormer ``dacs_transforms.py:90-99``) replace target pixels in the
+    labels, weights (1 on source pixels) and images."""
     data = batch(dacs)
     target_labels = torch.full((2, SIZE, SIZE), 7, dtype=torch.long)
     weight = torch.full((2, SIZE, SIZE), 0.25)
-    images, mixed_weight, mixed = dacs.mix(data['source'], data['target'],
-                                           weight, target_labels)
     src = torch.stack([s.gt_sem_seg.data[0]
                        for s in data['source']['data_samples']])
-    from_source = mixed != 7
-    assert from_source.any() and (~from_source).any()
-    assert torch.equal(mixed[from_source], src[from_source])
-    assert torch.all(mixed_weight[from_source] == 1.)
-    assert torch.all(mixed_weight[~from_source] == 0.25)
-    assert images.shape == data['target']['inputs'].shape
+    pasted = torch.zeros(2, SIZE, SIZE, dtype=torch.bool)
+    torch.manual_seed(0)
+    for _ in range(6):
+        images, mixed_weight, mixed = dacs.mix(data['source'],
+                                               data['target'], weight,
+                                               target_labels)
+        from_source = mixed_weight == 1.
+        assert torch.equal(mixed[from_source], src[from_source])
+        assert torch.all(mixed[~from_source] == 7)
+        assert torch.all(mixed_weight[~from_source] == 0.25)
+        for i in range(2):
+            for cls in src[i].unique():
+                assert from_source[i][src[i] == cls].unique().numel() == 1
+        assert images.shape == data['target']['inputs'].shape
+        pasted |= from_source
+        assert (~from_source).any()  # 2 of the 3 pool values per image
+    assert pasted.all()  # over draws, every class (and 255) gets pasted
+
+
+def test_mix_decides_jitter_and_blur_once_per_batch(dacs):
+    """DAFormer draws ``color_jitter`` and ``blur`` once per batch
+    (``mmseg/models/uda/dacs.py:223-231``) and applies them to every image
+    (lines 293-298): the images of a batch are all augmented or all
+    plain ClassMix composites."""
+    data = batch(dacs, n=4)
+    weight = torch.full((4, SIZE, SIZE), 0.5)
+    labels = torch.zeros(4, SIZE, SIZE, dtype=torch.long)
+    src, tgt = data['source']['inputs'], data['target']['inputs']
+    outcomes = set()
+    torch.manual_seed(0)
+    for _ in range(40):
+        images, mixed_weight, _ = dacs.mix(data['source'], data['target'],
+                                           weight, labels)
+        plain = one_mix((mixed_weight == 1.).float()[:, None], src, tgt)
+        changed = {not torch.equal(a, b) for a, b in zip(images, plain)}
+        assert len(changed) == 1
+        outcomes |= changed
+    assert outcomes == {True, False}  # P(no jitter, no blur) = 0.2 * 0.5
 
 
 def test_unweighted_heads_ignore_zero_weight_pixels_and_scale(dacs):
@@ -142,3 +178,54 @@ def test_feature_distance_on_thing_cells():
     mask = cells == 11
     assert float(feature_distance(feat, torch.zeros_like(feat), mask)) == 5.
     assert float(feature_distance(feat, torch.zeros_like(feat))) == 1.25
+
+
+def _counted(module):
+    """Patch ``module.forward`` with a call counter (a mock wrapping it)."""
+    return mock.patch.object(module, 'forward', wraps=module.forward)
+
+
+def test_feature_distance_reuses_the_source_features():
+    """DAFormer ``mmseg/models/uda/dacs.py:234-236,249-251``: the source
+    loss runs with ``return_feat=True`` and ``calc_feat_dist(img, gt,
+    src_feat)`` reuses those features. Per training step the student's
+    backbone runs twice (source, mixed), its BN statistics are updated
+    twice, the frozen ImageNet model and the EMA teacher once each."""
+    model = build()
+    data = batch(model)
+    bn = next(m for m in model.model.backbone.modules()
+              if isinstance(m, _BatchNorm))
+    for step in range(2):
+        tracked = int(bn.num_batches_tracked)
+        with _counted(model.model.backbone) as student, \
+                _counted(model.imnet_model.backbone) as imnet, \
+                _counted(model.ema_model.backbone) as ema:
+            losses = model(**data, mode='loss')
+        assert 'src.loss_imnet_feat_dist' in losses
+        assert (student.call_count, imnet.call_count,
+                ema.call_count) == (2, 1, 1), step
+        assert int(bn.num_batches_tracked) == tracked + 2
+
+
+def test_feature_distance_value_and_gradient_unchanged_by_reuse():
+    """The reused features give the FD loss and gradient of a separate
+    student pass (the former computation; train-mode BN normalises with
+    the batch statistics either way)."""
+    model = build()
+    data = batch(model)
+    model(**data, mode='loss')  # iteration 0: ImageNet model := student
+    with torch.no_grad():  # make the student differ from the ImageNet copy
+        for p in model.model.backbone.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    params = [p for p in model.model.backbone.parameters()
+              if p.requires_grad]
+    reused = model(**data, mode='loss')['src.loss_imnet_feat_dist']
+    inputs = data['source']['inputs']
+    samples = data['source']['data_samples']
+    separate = model._imnet_feature_loss(
+        inputs, samples, model.model.extract_feat(inputs)[-1])
+    assert float(reused) > 0
+    assert torch.allclose(reused, separate, rtol=1e-5, atol=0)
+    for g_new, g_old in zip(torch.autograd.grad(reused, params),
+                            torch.autograd.grad(separate, params)):
+        assert torch.allclose(g_new, g_old, rtol=1e-4, atol=1e-9)

@@ -43,10 +43,55 @@ def _imgs(batch_size=2, channels=3, size=16, seed=0):
 
 
 # ---------------------------------------------------------------- ClassMix
+def _pasted(label, mask):
+    """Label values of ``label`` where ``mask`` is 1."""
+    return set(label[mask == 1].unique().tolist())
+
+
 @pytest.mark.parametrize('seed', range(5))
-def test_class_mix_chooses_half_of_each_images_classes(seed):
-    labels = _labels()
+def test_class_mix_pool_is_the_whole_batch_as_daformer(seed):
+    """DAFormer ``mmseg/models/utils/dacs_transforms.py:90-99``
+    (``get_class_masks``): ``classes = torch.unique(labels)`` over the
+    whole batch (255 included), then per image ``np.random.choice(n,
+    int((n + n % 2) / 2), replace=False)`` and ``mask = label in
+    classes`` (``generate_class_mask``, lines 102-106)."""
+    labels = torch.full((2, 12, 12), 255, dtype=torch.long)
+    for c in range(4):  # image 0 holds the whole pool {0..3, 255}
+        labels[0, 2 * c:2 * c + 2] = c
+    labels[1] = 2  # image 1: one class of the pool, no 255
     masks = class_mix_masks(labels, generator=_gen(seed))
+    assert masks.shape == (2, 1, 12, 12) and masks.dtype == torch.float
+    for label, mask in zip(labels, masks[:, 0]):
+        for cls in label.unique():  # a class is pasted entirely or not
+            assert mask[label == cls].unique().numel() == 1
+    # ceil(5 / 2) = 3 of the batch's 5 values, the ignore value included
+    assert len(_pasted(labels[0], masks[0, 0])) == 3
+    # the same 3-of-5 draw, again for image 1: its class may be left out
+    assert _pasted(labels[1], masks[1, 0]) <= {2}
+
+
+def test_class_mix_batch_pool_statistics():
+    """Over draws, an image's only class is pasted with probability 3/5
+    (chosen from the batch pool of 5; per-image pools would always paste
+    it), and the ignore value of the source is pasted too (DAFormer
+    ``dacs_transforms.py:93``, ``torch.unique(labels)``)."""
+    labels = torch.full((2, 6, 6), 255, dtype=torch.long)
+    labels[0, :, :4] = torch.arange(4)
+    labels[1] = 2
+    g = _gen(3)
+    draws = [class_mix_masks(labels, generator=g) for _ in range(400)]
+    single = sum(float(m[1, 0].max()) for m in draws) / len(draws)
+    assert 0.53 < single < 0.67
+    assert any(m[0, 0][labels[0] == 255].all() for m in draws)
+    per_image = class_mix_masks(labels, generator=_gen(), per_image=True)
+    assert torch.all(per_image[1] == 1)
+
+
+@pytest.mark.parametrize('seed', range(5))
+def test_class_mix_per_image_option_chooses_half_of_each_images_classes(
+        seed):
+    labels = _labels()
+    masks = class_mix_masks(labels, generator=_gen(seed), per_image=True)
     assert masks.shape == (3, 1, 12, 12) and masks.dtype == torch.float
     assert set(masks.unique().tolist()) <= {0., 1.}
     for label, mask in zip(labels, masks[:, 0]):
@@ -61,14 +106,20 @@ def test_class_mix_chooses_half_of_each_images_classes(seed):
 
 def test_class_mix_is_random_deterministic_and_accepts_b1hw():
     labels = _labels()
-    first = class_mix_masks(labels, generator=_gen(1))
-    assert torch.equal(first, class_mix_masks(labels[:, None],
-                                              generator=_gen(1)))
-    draws = {tuple(class_mix_masks(labels, generator=_gen(s))[2, 0, ::2, 0]
-                   .tolist()) for s in range(10)}
-    assert len(draws) > 1
+    for per_image in (False, True):
+        first = class_mix_masks(labels, generator=_gen(1),
+                                per_image=per_image)
+        assert torch.equal(first, class_mix_masks(
+            labels[:, None], generator=_gen(1), per_image=per_image))
+        draws = {
+            tuple(class_mix_masks(labels, generator=_gen(s),
+                                  per_image=per_image)[2, 0, ::2, 0].tolist())
+            for s in range(10)
+        }
+        assert len(draws) > 1
     only_ignore = torch.full((1, 4, 4), 255)
-    assert torch.all(class_mix_masks(only_ignore) == 0)
+    assert torch.all(class_mix_masks(only_ignore, per_image=True) == 0)
+    assert torch.all(class_mix_masks(only_ignore) == 1)  # DAFormer pastes
 
 
 # ---------------------------------------------------------------- one_mix
@@ -96,11 +147,12 @@ def test_one_mix_images_labels_and_weights():
 def test_apply_flags_threshold_rule():
     assert apply_flags(6, 0.) == [True] * 6
     assert apply_flags(6, 1.) == [False] * 6
-    flags = apply_flags(1000, 0.2, generator=_gen())
+    flags = apply_flags(1000, 0.2, generator=_gen(), per_image=True)
     assert 0.75 < sum(flags) / 1000 < 0.85  # applied iff U > p
-    for seed in range(5):
-        batch = apply_flags(4, 0.5, generator=_gen(seed), per_image=False)
-        assert len(set(batch)) == 1 and len(batch) == 4
+    g = _gen()
+    batches = [apply_flags(4, 0.2, generator=g) for _ in range(1000)]
+    assert all(len(set(b)) == 1 and len(b) == 4 for b in batches)
+    assert 0.75 < sum(b[0] for b in batches) / 1000 < 0.85
 
 
 def test_color_jitter_shape_dtype_and_forced_probability():
@@ -154,6 +206,39 @@ def test_gaussian_blur_kernel_per_axis_and_forced_probability():
     assert torch.equal(gaussian_blur(impulse, probability=1.), impulse)
     const = torch.full((1, 3, 20, 20), 0.7)
     assert torch.allclose(gaussian_blur(const, probability=0.), const)
+
+
+# ------------------------------------------------- batch-wide decisions
+def _changed(before, after):
+    """Per image: was it transformed (any value differs)?"""
+    return [not torch.equal(b, a) for b, a in zip(before, after)]
+
+
+def test_jitter_and_blur_are_decided_once_per_batch():
+    """DAFormer ``mmseg/models/uda/dacs.py:223-231`` draws
+    ``strong_parameters`` once per batch (``'color_jitter':
+    random.uniform(0, 1)``, ``'blur': random.uniform(0, 1)``) and applies
+    them to every image of the loop at lines 293-298; the thresholds are
+    ``color_jitter > p`` and ``blur > 0.5`` (``dacs_transforms.py:56,72``).
+    Factors / sigma stay per image (a kornia call per image, line 73)."""
+    imgs = _imgs(batch_size=4, size=32)  # blur kernel 3
+    transforms = dict(
+        jitter=lambda x, g: color_jitter(x, MEAN, STD, 0.2, 0.5, g),
+        blur=lambda x, g: gaussian_blur(x, 0.5, g))
+    for name, func in transforms.items():
+        outcomes = set()
+        for seed in range(12):
+            flags = _changed(imgs, func(imgs, _gen(seed)))
+            assert len(set(flags)) == 1, (name, seed, flags)
+            outcomes.add(flags[0])
+        assert outcomes == {True, False}, name
+    jittered = color_jitter(imgs[:1].expand(4, -1, -1, -1), MEAN, STD,
+                            probability=0., generator=_gen())
+    assert not torch.allclose(jittered[0], jittered[1])  # own factors
+    per_image = {tuple(_changed(imgs, gaussian_blur(imgs, 0.5, _gen(s),
+                                                    per_image=True)))
+                 for s in range(12)}
+    assert any(len(set(f)) == 2 for f in per_image)
 
 
 # ---------------------------------------------------------------- strong

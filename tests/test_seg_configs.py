@@ -108,8 +108,8 @@ def test_gta2cs_settings_are_daformers(name):
             opt.optimizer.weight_decay) == ('AdamW', 6e-5, 0.01)
     assert opt.paramwise_cfg.custom_keys['head'].lr_mult == 10.
     warmup, poly = cfg.param_scheduler
-    assert (warmup.type, warmup.end, poly.type, poly.end) == ('LinearLR', 1500,
-                                                              'PolyLR', 40000)
+    assert (warmup.type, warmup.begin, warmup.end) == ('LinearLR', 0, 1500)
+    assert (poly.type, poly.begin, poly.end) == ('PolyLR', -1, 40000)
     assert cfg.train_cfg.max_iters == 40000
     assert cfg.train_dataloader.batch_size == 2
     assert cfg.crop_size == (512, 512)
@@ -141,7 +141,8 @@ def test_cs2acdc_settings_are_appendix_l(name):
     assert cfg.model.type == 'mmvlpuda.CMKDSegmentor'
     assert (cfg.model.alpha, cfg.model.sup_weight,
             cfg.model.cmkd_weight) == (0.99, 0.1, 0.25)
-    assert cfg.model.ramp_iters == cfg.train_cfg.max_iters
+    # the classification ramp T = 1e4 (VLP-UDA main.py:277), not the run
+    assert (cfg.model.ramp_iters, cfg.train_cfg.max_iters) == (10000, 40000)
     assert cfg.optim_wrapper.optimizer.lr == 1e-5
     assert cfg.train_dataloader.dataset.type == 'mmvlpuda.UDASegDataset'
     hooks = {h['type']: h for h in cfg.get('custom_hooks', [])}
@@ -151,6 +152,59 @@ def test_cs2acdc_settings_are_appendix_l(name):
         assert rst.include == ('model.backbone', 'model.decode_head')
     else:
         assert 'RSTHook' not in hooks
+
+
+def daformer_lr(base_lr, i, max_iters=40000, warmup_iters=1500,
+                warmup_ratio=1e-6):
+    """mmcv 1.x ``PolyLrUpdaterHook`` (power 1, min_lr 0) with linear
+    warm-up, as DAFormer ``configs/_base_/schedules/poly10warm.py:7-14``
+    configures it: ``regular = base * (1 - i / max_iters)``
+    (``get_lr``, iteration i over the whole run) and, for
+    ``i < warmup_iters``, ``regular * (1 - k)`` with
+    ``k = (1 - i / warmup_iters) * (1 - warmup_ratio)``
+    (``LrUpdaterHook.get_warmup_lr``)."""
+    lr = base_lr * (1 - i / max_iters)
+    if i < warmup_iters:
+        lr *= 1 - (1 - i / warmup_iters) * (1 - warmup_ratio)
+    return lr
+
+
+def test_dlv2_schedule_is_daformers_poly_times_warmup():
+    """The warm-up multiplies a poly decay that starts at iteration 0
+    (DAFormer, see :func:`daformer_lr`), not one that starts after the
+    warm-up (up to 4 % higher lr). Checked on the config's schedulers as
+    mmengine builds and steps them, for both lr groups (head x10): equal
+    from iteration 1500 on; during the warm-up mmengine's LinearLR reaches
+    1 one step earlier (<= 1/1499 relative, configs/seg/README.md)."""
+    import warnings
+
+    from mmengine.registry import PARAM_SCHEDULERS
+    cfg = load_config(osp.join(REPO_ROOT, 'configs', 'seg',
+                               'gta2cs_dlv2_finetune.py'))
+    base = cfg.optim_wrapper.optimizer.lr
+    bases = (base, base * 10.)
+    groups = [dict(params=[torch.nn.Parameter(torch.zeros(1))], lr=lr)
+              for lr in bases]
+    optimizer = torch.optim.AdamW(groups)
+    with warnings.catch_warnings():  # scheduler.step() before optimizer's
+        warnings.simplefilter('ignore', UserWarning)
+        schedulers = [PARAM_SCHEDULERS.build(dict(s, optimizer=optimizer))
+                      for s in cfg.param_scheduler]
+        lrs = {}
+        for i in range(20001):
+            lrs[i] = [g['lr'] for g in optimizer.param_groups]
+            for scheduler in schedulers:
+                scheduler.step()
+    for i in (0, 1500, 1501, 4000, 20000):
+        for lr, b in zip(lrs[i], bases):
+            assert lr == pytest.approx(daformer_lr(b, i), rel=1e-9), i
+    assert lrs[0][0] == pytest.approx(6e-5 * 1e-6)
+    assert lrs[1500][0] == pytest.approx(6e-5 * 0.9625)  # poly from 0
+    assert lrs[20000][0] == pytest.approx(3e-5)
+    for i in (1, 750, 1499):  # warm-up: at most one step ahead
+        for lr, b in zip(lrs[i], bases):
+            ref = daformer_lr(b, i)
+            assert ref <= lr <= ref * (1 + 1 / 1499), i
 
 
 # paper DSP (Table VII / IX) and the budget the config sets for it

@@ -5,12 +5,18 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
+    # the last checkpoint (final weights) and the best target evaluation
+    # (what the official protocol reports) by the evaluator's first metric
+    # (accuracy/top1; VisDA accuracy/mean); the log ends with both numbers
     checkpoint=dict(
         type='CheckpointHook',
         by_epoch=False,
         interval=500,
         max_keep_ckpts=2,
-        save_last=True),
+        save_last=True,
+        save_best='auto',
+        rule='greater'),
+    metric_summary=dict(type='mmvlpuda.MetricSummaryHook'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # stop at the first NaN/Inf loss term, before its optimizer step and
     # before any checkpoint is saved from it (docs/faq.md); off: interval=0

@@ -1,6 +1,8 @@
 # Cityscapes -> ACDC, Mask2Former R50 + CMKD-seg (paper App. L, Table IX:
 # 51.0 mIoU, DSP 44.0M): EMA teacher (0.99) and the frozen pretrained
-# decoder as the two teachers, 0.1 x source loss, lambda_cmkd = 0.25 ramp,
+# decoder as the two teachers, 0.1 x source loss, lambda_cmkd = 0.25 ramp
+# (App. L uses the main text's ramp: T = 1e4 as the classification code,
+# VLP-UDA main.py `max_iter = 10000`, so it saturates at 10k of 40k iters),
 # lr 1e-5, crop 512, DACS augmentation, RCS. Start from the Cityscapes
 # checkpoint: --cfg-options load_from=<mask2former cityscapes .pth>.
 _base_ = [
@@ -14,6 +16,6 @@ model = dict(
     alpha=0.99,
     sup_weight=0.1,
     cmkd_weight=0.25,
-    ramp_iters='${max_iters}',
+    ramp_iters=10000,
     model='${segmentor}')
 optim_wrapper = dict(optimizer=dict(lr=1e-5))

@@ -1,9 +1,11 @@
 from .bundled_digits import DIGIT_CLASSES, BundledDigitsDataset
 from .domain_folder import DomainFolderDataset, ImageLoadError
 from .uda_dataset import UDADataset
+from .uda_sampler import UDAInfiniteSampler
 
 __all__ = [
-    'DomainFolderDataset', 'UDADataset', 'BundledDigitsDataset',
+    'DomainFolderDataset', 'UDADataset', 'UDAInfiniteSampler',
+    'BundledDigitsDataset',
     'DIGIT_CLASSES', 'ImageLoadError'
 ]
 from .class_subset import ClassSubsetDataset  # noqa: E402

@@ -1,5 +1,5 @@
 import os
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.dataset import Compose
@@ -25,11 +25,15 @@ def _strip_labels(item):
 class UDADataset(Dataset):
     """Pairs a labeled source dataset with an unlabeled target dataset.
 
-    Item ``i`` is ``dict(source=source[i % len(source)], target=target[j])``
-    with ``j`` drawn uniformly at random, so the sampler shuffles the source
-    and each target image is paired with a fresh source image every time.
+    Item ``(i, j)`` is ``dict(source=source[i], target=target[j])``: with
+    :class:`UDAInfiniteSampler` (the configs' sampler) both domains are
+    shuffled without replacement, each on its own, as the official loaders.
+    An integer item ``i`` (any other sampler) is
+    ``dict(source=source[i % len(source)], target=target[j])`` with ``j``
+    drawn uniformly at random (with replacement), so each target image is
+    paired with a fresh source image every time.
     The length is ``max(len(source), len(target))``; no pair index list is
-    ever built. Target draws come from a generator seeded by
+    ever built. Random target draws come from a generator seeded by
     ``(seed, rank, worker id, torch's per-worker seed)``, created lazily
     inside each worker, so workers never repeat each other's stream,
     restarted workers draw anew each epoch, and a run is reproducible for a
@@ -58,7 +62,7 @@ class UDADataset(Dataset):
         >>> train_dataloader = dict(
         ...     dataset=dict(type='UDADataset', source=src_cfg,
         ...                  target=tgt_cfg),
-        ...     sampler=dict(type='InfiniteSampler', shuffle=True))
+        ...     sampler=dict(type='UDAInfiniteSampler', shuffle=True))
     """
 
     def __init__(self,
@@ -152,9 +156,18 @@ class UDADataset(Dataset):
             raise ImageLoadError(
                 f'cannot load the strong view of image {path}: {msg}') from e
 
-    def __getitem__(self, idx: int) -> dict:
-        src = self.source[idx % len(self.source)]
-        j = int(self._target_rng().integers(len(self.target)))
+    def _pair(self, idx: Union[int, Tuple[int, int]]) -> Tuple[int, int]:
+        """Source and target index of item ``idx``: an explicit pair (from
+        :class:`UDAInfiniteSampler`) or a source index and a random draw."""
+        if isinstance(idx, (tuple, list)):
+            i, j = idx
+            return i % len(self.source), j % len(self.target)
+        return (idx % len(self.source),
+                int(self._target_rng().integers(len(self.target))))
+
+    def __getitem__(self, idx: Union[int, Tuple[int, int]]) -> dict:
+        i, j = self._pair(idx)
+        src = self.source[i]
         tgt = self.target[j]
         if self.drop_target_labels:
             tgt = _strip_labels(tgt)

@@ -6,18 +6,20 @@
 # datasets reference as '${train_pipeline}' / '${test_pipeline}').
 
 # official transforms (upstream §5): square warp to 256, random 224 crop,
-# flip / square warp to 224, no crop. CLIP mean/std are applied by the
-# model's data preprocessor.
+# flip / square warp to 224, no crop. Decoding and resizing use pillow, as
+# the official torchvision transforms on PIL images (antialiased when
+# downscaling; cv2's default bilinear aliases). CLIP mean/std are applied by
+# the model's data preprocessor.
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(256, 256), keep_ratio=False),
+    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+    dict(type='Resize', scale=(256, 256), keep_ratio=False, backend='pillow'),
     dict(type='mmpretrain.RandomCrop', crop_size=224),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='mmpretrain.PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(224, 224), keep_ratio=False),
+    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+    dict(type='Resize', scale=(224, 224), keep_ratio=False, backend='pillow'),
     dict(type='mmpretrain.PackInputs'),
 ]
 
@@ -36,7 +38,7 @@ train_dataloader = dict(
     batch_size=32,  # 32 source + 32 target images per iteration
     num_workers=4,
     persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
+    sampler=dict(type='UDAInfiniteSampler', shuffle=True),
     dataset=dict(
         type='UDADataset',
         source=dict(

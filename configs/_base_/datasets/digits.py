@@ -17,11 +17,12 @@ train_pipeline = [
     dict(
         type='mmpretrain.RandomResizedCrop',
         scale=224,
-        crop_ratio_range=(0.75, 1.2)),
+        crop_ratio_range=(0.75, 1.2),
+        backend='pillow'),
     dict(type='mmpretrain.PackInputs'),
 ]
 test_pipeline = [
-    dict(type='Resize', scale=(224, 224), keep_ratio=False),
+    dict(type='Resize', scale=(224, 224), keep_ratio=False, backend='pillow'),
     dict(type='mmpretrain.PackInputs'),
 ]
 # Upstream's source pipeline of the U->M pair (USPS source only): Resize(28),
@@ -29,7 +30,7 @@ test_pipeline = [
 #   --cfg-options source_domain=usps target_domain=mnist \
 #       'train_dataloader.dataset.source.pipeline=${usps_source_pipeline}'
 usps_source_pipeline = [
-    dict(type='Resize', scale=(28, 28), keep_ratio=False),
+    dict(type='Resize', scale=(28, 28), keep_ratio=False, backend='pillow'),
     dict(type='mmpretrain.RandomCrop', crop_size=28, padding=4),
     dict(
         type='mmpretrain.Rotate',
@@ -40,7 +41,7 @@ usps_source_pipeline = [
         prob=1.,
         random_negative_prob=0.5,
         pad_val=0),
-    dict(type='Resize', scale=(224, 224), keep_ratio=False),
+    dict(type='Resize', scale=(224, 224), keep_ratio=False, backend='pillow'),
     dict(type='mmpretrain.PackInputs'),
 ]
 
@@ -49,7 +50,7 @@ train_dataloader = dict(
     batch_size=64,  # 64 source + 64 target images per iteration
     num_workers=4,
     persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
+    sampler=dict(type='UDAInfiniteSampler', shuffle=True),
     dataset=dict(
         type='UDADataset',
         source=dict(

@@ -11,7 +11,8 @@ train_pipeline = [
     dict(
         type='mmpretrain.RandomResizedCrop',
         scale='${image_size}',
-        crop_ratio_range=(0.75, 1.0)),
+        crop_ratio_range=(0.75, 1.0),
+        backend='pillow'),
     dict(type='mmpretrain.PackInputs'),
 ]
 test_pipeline = [dict(type='mmpretrain.PackInputs')]
@@ -21,7 +22,7 @@ train_dataloader = dict(
     batch_size=32,
     num_workers=2,
     persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
+    sampler=dict(type='UDAInfiniteSampler', shuffle=True),
     dataset=dict(
         type='UDADataset',
         source=dict(

@@ -10,8 +10,8 @@
 # model.fixmatch_loss (lambda_fm / tau_fm: 0.5/0.95, VisDA 2.0/0.80,
 # DomainNet 0.1/0.95; the grid keeps them in configs/cmkd/_base_/).
 target_strong_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(256, 256), keep_ratio=False),
+    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+    dict(type='Resize', scale=(256, 256), keep_ratio=False, backend='pillow'),
     dict(type='CenterCrop', crop_size=224),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(

@@ -17,14 +17,14 @@ templates = ['a photo of a {}']
 # official VisDA transforms: square warp to 224 (+ flip), CenterCrop(224)
 # is a no-op and omitted
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(224, 224), keep_ratio=False),
+    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+    dict(type='Resize', scale=(224, 224), keep_ratio=False, backend='pillow'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='mmpretrain.PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(224, 224), keep_ratio=False),
+    dict(type='LoadImageFromFile', imdecode_backend='pillow'),
+    dict(type='Resize', scale=(224, 224), keep_ratio=False, backend='pillow'),
     dict(type='mmpretrain.PackInputs'),
 ]
 val_evaluator = dict(_delete_=True, type='MeanClassAccuracy')

@@ -8,9 +8,13 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
+    # last (final weights) + best target mIoU (reported by DAFormer-style
+    # papers); the log ends with both numbers
     checkpoint=dict(
         type='CheckpointHook', by_epoch=False, interval=4000,
-        max_keep_ckpts=2, save_last=True),  # >= 2: see docs/faq.md
+        max_keep_ckpts=2, save_last=True,  # >= 2: see docs/faq.md
+        save_best='mIoU', rule='greater'),
+    metric_summary=dict(type='mmvlpuda.MetricSummaryHook'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'),
     # stop at the first NaN/Inf loss term (docs/faq.md); off: interval=0

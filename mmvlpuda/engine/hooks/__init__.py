@@ -18,3 +18,6 @@ __all__ += [
     'NonFiniteLossHook', 'NonFiniteError', 'NonFiniteLossError',
     'NonFiniteWeightError'
 ]
+from .metric_summary_hook import MetricSummaryHook  # noqa: E402
+
+__all__ += ['MetricSummaryHook']

@@ -11,9 +11,11 @@ from mmvlpuda.registry import MODELS
 class TaskHead(BaseModule):
     """Trainable classifier of the CMKD student: BN1d -> LN -> Linear.
 
-    As in the official code: the Linear layer has no bias and is initialised
-    from N(0, 0.001^2); the BatchNorm1d affine weight/bias are fixed to 1/0
-    and frozen (its running statistics still update in train mode).
+    As in the official code (``models/make_model.py:11-19,38-42`` of
+    Wenlve-Zhou/VLP-UDA; App. D: "the bias remains fixed"): the BatchNorm1d
+    affine weight starts at 1 and trains, its bias is fixed to 0 and frozen
+    (running statistics update in train mode); the LayerNorm uses eps=1e-6;
+    the Linear layer has no bias and is initialised from N(0, 0.001^2).
 
     Args:
         in_channels (int): feature dimension of the backbone.
@@ -41,7 +43,7 @@ class TaskHead(BaseModule):
         self.num_classes = num_classes
         self.init_std = init_std
         self.bn = nn.BatchNorm1d(in_channels) if batch_norm else None
-        self.ln = nn.LayerNorm(in_channels)
+        self.ln = nn.LayerNorm(in_channels, eps=1e-6)
         self.fc = nn.Linear(in_channels, num_classes, bias=False)
         self._reset()
 
@@ -49,7 +51,6 @@ class TaskHead(BaseModule):
         if self.bn is not None:
             nn.init.ones_(self.bn.weight)
             nn.init.zeros_(self.bn.bias)
-            self.bn.weight.requires_grad_(False)
             self.bn.bias.requires_grad_(False)
         nn.init.normal_(self.fc.weight, std=self.init_std)
 

@@ -48,8 +48,11 @@ class CMKDSegmentor(DACS):
       :math:`KL(\check F \| F)` as the official classification code;
     * :math:`L = w_{sup} L_{sup} + \lambda(t)\,\tfrac1B\sum_i
       (\alpha_i L_{task,i} + (1-\alpha_i) L_{distill,i})` with
-      :math:`\lambda(t) = \beta\,(2/(1+e^{-t/T}) - 1)` (Eq. (13)),
-      :math:`w_{sup}=0.1`, :math:`\beta = 0.25`.
+      :math:`\lambda(t) = \beta\,(2/(1+e^{-\min(t,T)/T}) - 1)` (Eq. (13),
+      :meth:`cmkd_lambda`), :math:`w_{sup}=0.1`, :math:`\beta = 0.25`,
+      :math:`T = 10^4` as the classification code (App. L refers to the
+      main text's ramp; official ``main.py``: ``max_iter = 10000``), so
+      λ saturates at ≈0.116 after 10k of the 40k iterations.
 
     Both target terms use the DACS augmentation (ClassMix with the source
     image and its labels, colour jitter, blur) and the DACS confidence
@@ -62,13 +65,14 @@ class CMKDSegmentor(DACS):
         alpha (float): EMA momentum cap. Defaults to 0.99.
         sup_weight (float): weight of the source loss. Defaults to 0.1.
         cmkd_weight (float): β of λ(t). Defaults to 0.25.
-        ramp_iters (int): T of λ(t) (the run length). Defaults to 40000.
+        ramp_iters (int): T of λ(t), the iteration where the ramp
+            saturates (not the run length). Defaults to 10000.
         kl_variant (str): ``'paper'`` or ``'upstream'``. Defaults to
             ``'paper'``.
         **kwargs: the remaining :class:`DACS` arguments.
 
     Example:
-        >>> model = dict(type='mmvlpuda.CMKDSegmentor', ramp_iters=40000,
+        >>> model = dict(type='mmvlpuda.CMKDSegmentor', ramp_iters=10000,
         ...              model=dict(_scope_='mmseg', type='EncoderDecoder',
         ...                         decode_head=dict(type='Mask2FormerHead',
         ...                                          ...)))
@@ -79,7 +83,7 @@ class CMKDSegmentor(DACS):
                  alpha: float = 0.99,
                  sup_weight: float = 0.1,
                  cmkd_weight: float = 0.25,
-                 ramp_iters: int = 40000,
+                 ramp_iters: int = 10000,
                  kl_variant: str = 'paper',
                  **kwargs):
         if kl_variant not in ('paper', 'upstream'):
@@ -92,6 +96,15 @@ class CMKDSegmentor(DACS):
         self.cmkd_weight = cmkd_weight
         self.ramp_iters = ramp_iters
         self.kl_variant = kl_variant
+
+    def cmkd_lambda(self, iteration: int) -> float:
+        """λ(t) = β · r(t) of the target terms (Eq. (13), the ramp of
+        :func:`ramp_weight` over ``ramp_iters``).
+
+        Args:
+            iteration (int): 0-based training iteration.
+        """
+        return self.cmkd_weight * ramp_weight(iteration, self.ramp_iters)
 
     def plain_checkpoint_targets(self):
         return super().plain_checkpoint_targets() + [('decode_head.',
@@ -166,7 +179,7 @@ class CMKDSegmentor(DACS):
                                      mixed_weight)
         l_distill = self.per_image_loss(feats, samples, distill_labels,
                                         mixed_weight)
-        lam = self.cmkd_weight * ramp_weight(it, self.ramp_iters)
+        lam = self.cmkd_lambda(it)
         losses['tgt.loss_task'] = lam * (alpha * l_task).mean()
         losses['tgt.loss_distill'] = lam * ((1 - alpha) * l_distill).mean()
         losses['alpha'] = alpha.mean()

@@ -95,12 +95,16 @@ class DACS(BaseModel):
        teacher stays in train mode (BN uses the target batch statistics)
        with dropout off, as DAFormer.
     2. Source loss of the student (``src.*``), optionally + ImageNet
-       feature distance on thing classes (``src.loss_imnet_feat_dist``).
+       feature distance on thing classes (``src.loss_imnet_feat_dist``) on
+       the same backbone features (one student pass, as DAFormer).
     3. Teacher pseudo-labels on the target, weighted by the fraction of
        pixels with confidence ``>= pseudo_threshold``.
-    4. ClassMix: half the classes of each source image pasted onto its
-       target image; colour jitter and Gaussian blur; loss of the student
-       on the mixed images with the mixed labels and weights (``mix.*``).
+    4. ClassMix: for each image, half the classes of the source BATCH are
+       chosen and its source pixels of them pasted onto its target image;
+       colour jitter and Gaussian blur, each applied or not to the whole
+       batch (DAFormer's rules, :func:`class_mix_masks`,
+       :func:`strong_transform`); loss of the student on the mixed images
+       with the mixed labels and weights (``mix.*``).
 
     Pixel weights reach heads that read ``seg_weight`` from the data samples
     (:class:`DLV2Head`). For other heads (e.g. Mask2Former, whose set loss
@@ -268,8 +272,34 @@ class DACS(BaseModel):
         return self.class_probabilities(
             self.ema_model.encode_decode(inputs, metas))
 
-    def _imnet_feature_loss(self, inputs, data_samples) -> torch.Tensor:
-        feat = self.model.extract_feat(inputs)[-1]
+    def source_loss(self, inputs: torch.Tensor, data_samples):
+        """Student loss on the labelled source and the features it used:
+        mmseg ``EncoderDecoder.loss`` (decode + auxiliary heads) with the
+        features returned, as DAFormer ``forward_train(...,
+        return_feat=True)`` (``mmseg/models/uda/dacs.py:234-236``), so the
+        feature distance needs no second backbone pass.
+
+        Returns:
+            tuple[dict, list[Tensor]]: losses and ``extract_feat`` output.
+        """
+        seg = self.model
+        feats = seg.extract_feat(inputs)
+        losses = seg._decode_head_forward_train(feats, data_samples)
+        if seg.with_auxiliary_head:
+            losses.update(
+                seg._auxiliary_head_forward_train(feats, data_samples))
+        return losses, feats
+
+    def _imnet_feature_loss(self, inputs: torch.Tensor, data_samples,
+                            feat: torch.Tensor) -> torch.Tensor:
+        """λ_FD × ImageNet feature distance (DAFormer ``calc_feat_dist``).
+
+        Args:
+            inputs (Tensor): the source images (for the ImageNet model).
+            data_samples (list): source samples (thing-class mask).
+            feat (Tensor): the student's last source feature, from
+                :meth:`source_loss`.
+        """
         with torch.no_grad():
             self.imnet_model.eval()
             feat_imnet = self.imnet_model.extract_feat(inputs)[-1]
@@ -284,10 +314,11 @@ class DACS(BaseModel):
 
     def mix(self, source: dict, target: dict, weight: torch.Tensor,
             *labels: torch.Tensor):
-        """ClassMix + colour jitter + blur (DACS): source pixels of half its
-        classes pasted onto the target. Returns the mixed images, the mixed
-        weights (1 on source pixels) and each of ``labels`` mixed with the
-        source ground truth by the same masks."""
+        """ClassMix + colour jitter + blur (DACS, DAFormer's batch-wide
+        class pool and apply decisions): source pixels of half the source
+        batch's classes pasted onto the target. Returns the mixed images,
+        the mixed weights (1 on source pixels) and each of ``labels`` mixed
+        with the source ground truth by the same masks."""
         src_labels = stack_labels(source['data_samples'])
         masks = class_mix_masks(src_labels, ignore_index=self.ignore_index)
         pre = self.data_preprocessor.preprocessor
@@ -328,14 +359,12 @@ class DACS(BaseModel):
 
     def loss(self, source: dict, target: dict) -> Dict[str, torch.Tensor]:
         self._step_teacher()
-        losses = {
-            f'src.{k}': v
-            for k, v in self.model.loss(source['inputs'],
-                                        source['data_samples']).items()
-        }
+        src_losses, feats = self.source_loss(source['inputs'],
+                                             source['data_samples'])
+        losses = {f'src.{k}': v for k, v in src_losses.items()}
         if self.imnet_model is not None:
             losses['src.loss_imnet_feat_dist'] = self._imnet_feature_loss(
-                source['inputs'], source['data_samples'])
+                source['inputs'], source['data_samples'], feats[-1])
         probs = self.teacher_probabilities(target['inputs'],
                                            target['data_samples'])
         labels, weight = pseudo_label_and_weight(

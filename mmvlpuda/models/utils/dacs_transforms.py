@@ -8,11 +8,13 @@ and of the pseudo-label / EMA-teacher rules of DAFormer's
 function takes an optional :class:`torch.Generator` (random numbers are drawn
 on the generator's device, default CPU, then moved to the data's device).
 
-Differences from DAFormer (documented per function): ClassMix classes are
-drawn from each image's own label without the ignore index; colour jitter
-uses torchvision's ``adjust_*`` (multiplicative brightness) instead of
-kornia 0.5; the apply/skip decisions are per image by default
-(``per_image=False`` gives DAFormer's one decision per batch).
+By default the random rules are DAFormer's (``mmseg/models/uda/dacs.py:
+222-231, 291-301``): the ClassMix classes come from the whole batch's labels
+and each apply/skip decision (colour jitter, blur) is drawn once per batch,
+while the jitter factors, the blur sigma and the chosen classes are drawn
+per image. ``per_image=True`` gives per-image classes / decisions instead.
+The one difference kept: colour jitter uses torchvision's ``adjust_*``
+(multiplicative brightness) instead of kornia 0.5 (configs/seg/README.md).
 """
 import math
 from typing import List, Optional, Sequence, Tuple, Union
@@ -47,7 +49,7 @@ def _uniform(low: float, high: float,
 def apply_flags(num: int,
                 probability: float,
                 generator: Optional[torch.Generator] = None,
-                per_image: bool = True) -> List[bool]:
+                per_image: bool = False) -> List[bool]:
     """Which images get a random transform: DAFormer dacs_transforms rule
     "apply iff U(0, 1) > p" (``color_jitter > p``, ``blur > 0.5``).
 
@@ -56,9 +58,9 @@ def apply_flags(num: int,
         probability (float): the threshold ``p``; a transform is applied
             with probability ``1 - p`` (p=0: always, p=1: never).
         generator (torch.Generator, optional): random generator.
-        per_image (bool): one draw per image (default) or one draw for the
-            whole batch (DAFormer draws ``strong_parameters`` once per
-            batch).
+        per_image (bool): one draw per image, or one draw for the whole
+            batch (default; DAFormer draws ``strong_parameters`` once per
+            batch, ``dacs.py:223-231``).
 
     Returns:
         list[bool]: ``num`` flags.
@@ -68,24 +70,41 @@ def apply_flags(num: int,
     return flags if per_image else flags * num
 
 
+def _class_pool(label: Tensor, labels: Tensor, ignore_index: int,
+                per_image: bool) -> Tensor:
+    """Classes ClassMix chooses from for ``label``: every value of the
+    whole batch ``labels`` (DAFormer), or ``label``'s own classes without
+    ``ignore_index`` (``per_image``)."""
+    if not per_image:
+        return torch.unique(labels)
+    classes = torch.unique(label)
+    return classes[classes != ignore_index]
+
+
 def class_mix_masks(labels: Tensor,
                     ignore_index: int = 255,
-                    generator: Optional[torch.Generator] = None) -> Tensor:
+                    generator: Optional[torch.Generator] = None,
+                    *,
+                    per_image: bool = False) -> Tensor:
     """ClassMix masks: DACS (Tranheden et al. 2021) ClassMix, DAFormer
-    ``get_class_masks`` / ``generate_class_mask``.
+    ``get_class_masks`` / ``generate_class_mask``
+    (``mmseg/models/utils/dacs_transforms.py:90-106``).
 
-    For each image, ``ceil(n / 2)`` of the ``n`` classes present in THAT
-    image's label are chosen uniformly without replacement and the mask is
-    1 on pixels of a chosen class. Unlike DAFormer, whose
-    ``torch.unique(labels)`` runs over the whole batch (so a chosen class
-    may be absent from the image and the ignore index may be chosen), the
-    classes are per image and ``ignore_index`` is never chosen. An image
-    with no valid class gets an all-zero mask.
+    For each image, ``ceil(n / 2)`` of ``n`` pool classes are chosen
+    uniformly without replacement (a new choice per image) and the mask is 1
+    on the image's pixels of a chosen class. As DAFormer, the pool is
+    ``torch.unique`` of the WHOLE batch (ignore value included), so a chosen
+    class may be absent from the image and source ignore pixels may be
+    pasted (they keep the label ``ignore_index``). ``per_image=True`` uses
+    each image's own classes without ``ignore_index`` instead; an image
+    with none gets an all-zero mask.
 
     Args:
         labels (Tensor): source labels ``(B, H, W)`` or ``(B, 1, H, W)``.
-        ignore_index (int): label value never chosen.
+        ignore_index (int): label value never chosen with ``per_image``.
         generator (torch.Generator, optional): random generator.
+        per_image (bool): pool of each image's own classes. Defaults to
+            False (DAFormer's batch pool).
 
     Returns:
         Tensor: float masks ``(B, 1, H, W)`` (1 = take the source pixel).
@@ -95,8 +114,7 @@ def class_mix_masks(labels: Tensor,
         labels = labels[:, 0]
     masks = []
     for label in labels:
-        classes = torch.unique(label)
-        classes = classes[classes != ignore_index]
+        classes = _class_pool(label, labels, ignore_index, per_image)
         num_chosen = (classes.numel() + 1) // 2  # ceil(n / 2)
         order = _randperm(classes.numel(), generator).to(classes.device)
         chosen = classes[order[:num_chosen]]
@@ -165,16 +183,18 @@ def color_jitter(imgs: Tensor,
                  probability: float = 0.2,
                  generator: Optional[torch.Generator] = None,
                  *,
-                 per_image: bool = True) -> Tensor:
+                 per_image: bool = False) -> Tensor:
     """Colour jitter of normalised images: DAFormer dacs_transforms
     ``color_jitter``.
 
-    An image is jittered iff U(0, 1) > ``probability`` (probability 0.8 for
-    the default 0.2, see :func:`apply_flags`): it is denormalised to [0, 1]
-    (``(img * std + mean) / 255``), jittered with ``ColorJitter(brightness=s,
-    contrast=s, saturation=s, hue=s)`` (torchvision semantics; DAFormer used
-    kornia 0.5's, whose brightness is additive) and renormalised. Images
-    without 3 channels are returned unchanged (as DAFormer).
+    The batch is jittered iff U(0, 1) > ``probability`` (probability 0.8
+    for the default 0.2, one draw per batch as DAFormer, see
+    :func:`apply_flags`); each image gets its own factors: it is
+    denormalised to [0, 1] (``(img * std + mean) / 255``), jittered with
+    ``ColorJitter(brightness=s, contrast=s, saturation=s, hue=s)``
+    (torchvision semantics; DAFormer used kornia 0.5's, whose brightness is
+    additive) and renormalised. Images without 3 channels are returned
+    unchanged (as DAFormer).
 
     Args:
         imgs (Tensor): normalised float images ``(B, C, H, W)``.
@@ -183,7 +203,8 @@ def color_jitter(imgs: Tensor,
         strength (float): jitter strength ``s`` (DAFormer 0.2).
         probability (float): threshold ``p`` (DAFormer 0.2).
         generator (torch.Generator, optional): random generator.
-        per_image (bool): one apply decision per image, or one per batch.
+        per_image (bool): one apply decision per image, or one per batch
+            (default, DAFormer).
 
     Returns:
         Tensor: images of the same shape and dtype.
@@ -223,19 +244,21 @@ def gaussian_blur(imgs: Tensor,
                   probability: float = 0.5,
                   generator: Optional[torch.Generator] = None,
                   *,
-                  per_image: bool = True) -> Tensor:
+                  per_image: bool = False) -> Tensor:
     """Random Gaussian blur: DAFormer dacs_transforms ``gaussian_blur``.
 
-    An image is blurred iff U(0, 1) > ``probability`` (DAFormer: ``blur >
-    0.5``, probability 0.5) with ``sigma ~ U(0.15, 1.15)`` (same on both
-    axes) and kernel :func:`blur_kernel_size` of each side (reflect
-    padding, as kornia's ``GaussianBlur2d``).
+    The batch is blurred iff U(0, 1) > ``probability`` (DAFormer: ``blur >
+    0.5``, probability 0.5, one draw per batch), each image with its own
+    ``sigma ~ U(0.15, 1.15)`` (same on both axes) and kernel
+    :func:`blur_kernel_size` of each side (reflect padding, as kornia's
+    ``GaussianBlur2d``).
 
     Args:
         imgs (Tensor): float images ``(B, C, H, W)``.
         probability (float): threshold ``p`` (see :func:`apply_flags`).
         generator (torch.Generator, optional): random generator.
-        per_image (bool): one apply decision per image, or one per batch.
+        per_image (bool): one apply decision per image, or one per batch
+            (default, DAFormer).
 
     Returns:
         Tensor: images of the same shape and dtype.
@@ -263,7 +286,7 @@ def strong_transform(source_imgs: Tensor,
                      blur: bool = True,
                      generator: Optional[torch.Generator] = None,
                      *,
-                     per_image: bool = True) -> Tensor:
+                     per_image: bool = False) -> Tensor:
     """Mixed strong view of DACS: DAFormer dacs_transforms
     ``strong_transform`` = :func:`one_mix` -> :func:`color_jitter` ->
     :func:`gaussian_blur` (if ``blur``). Images only: mix labels and
@@ -280,7 +303,8 @@ def strong_transform(source_imgs: Tensor,
         color_jitter_probability (float): ``p`` of :func:`color_jitter`.
         blur (bool): whether to apply :func:`gaussian_blur`.
         generator (torch.Generator, optional): random generator.
-        per_image (bool): per-image or per-batch apply decisions.
+        per_image (bool): per-image or per-batch (default, DAFormer) apply
+            decisions.
 
     Returns:
         Tensor: the mixed, augmented images.

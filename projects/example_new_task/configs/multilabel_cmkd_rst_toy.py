@@ -27,7 +27,7 @@ domain = dict(type='mmpretrain.MultiLabelDataset', data_root='${data_root}',
               metainfo=dict(classes='${classes}'), pipeline=pipeline)
 train_dataloader = dict(
     batch_size=8, num_workers=0,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
+    sampler=dict(type='UDAInfiniteSampler', shuffle=True),
     dataset=dict(type='UDADataset',
                  source=dict(**domain, ann_file='${source_domain}.json'),
                  target=dict(**domain, ann_file='${target_domain}.json')))
