@@ -3,6 +3,8 @@
 #   make test       install if needed, then run the test suite
 #   make demo       install if needed, then a short real CMKD run on CPU
 #   make mmcv-full  optional: build mmcv 2.1.0 with compiled CPU ops (C++20)
+#   make gpu-check  benchmarks + short real-size trainings on the GPU, one
+#                   table (GPU_CHECK_ARGS="--device cpu --quick": dry run)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -11,7 +13,7 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 export HF_HUB_OFFLINE := 1
 export PYTHONWARNINGS := ignore::FutureWarning
 
-.PHONY: install test demo mmcv-full clean
+.PHONY: install test demo mmcv-full gpu-check clean
 
 install: $(STAMP)
 
@@ -41,6 +43,10 @@ mmcv-full: $(STAMP)
 	$(PY) -m pip uninstall -y mmcv-lite
 	$(PY) -m pip install --no-deps build/mmcv/wheel/mmcv-2.1.0-*.whl
 	$(PY) -c "import torch, mmcv.ops as ops; b = torch.tensor([[0., 0, 2, 2], [0, 0, 2, 2.1]]); print('nms ok', ops.nms(b, torch.tensor([.9, .8]), .5)[1])"
+
+GPU_CHECK_ARGS ?= --device cuda
+gpu-check: $(STAMP)
+	PY=$(PY) bash benchmarks/gpu_check.sh $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf build work_dirs .pytest_cache

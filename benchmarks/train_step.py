@@ -18,12 +18,16 @@ medians are printed.
 Models: ``rn50`` (open_clip RN50, random init, 224 px, batch 8+8,
 Office-Home's 65 classes) and ``digits`` (EfficientNet-Lite0 + ImageNet
 prototype teacher, 48 px, batch 32+32; the official-style side keeps a deep
-copy of the student as teacher_model and the full ImageNet model).
+copy of the student as teacher_model and the full ImageNet model);
+``tiny`` (a 0.3M-parameter CLIP, 64 px, 2+2) only checks the script.
 
-    python benchmarks/train_step.py [--models rn50 digits] [--iters 5]
+    python benchmarks/train_step.py [--device cpu|cuda]
+        [--models rn50 digits] [--iters 5]
 
 Memory is the peak resident-set growth after imports (CPU) or
-``torch.cuda.max_memory_allocated`` (CUDA).
+``torch.cuda.max_memory_allocated`` (CUDA). ``host reads`` are the
+device-to-host reads of one step (``.item()``, ``bool(t)``, ...; each one a
+GPU sync), counted by :class:`mmvlpuda.utils.host_sync.HostSyncCounter`.
 """
 import argparse
 import copy
@@ -44,7 +48,11 @@ SETTINGS = dict(
     rn50=dict(config='configs/cmkd/officehome_rn50.py', size=224, batch=8,
               options={'model.backbone.pretrained': None}),
     digits=dict(config='configs/imagenet_cmkd/digits_efflite0_cmkd.py',
-                size=48, batch=32, options={}))
+                size=48, batch=32, options={}),
+    # a few-second dry run of the script (tests, gpu_check.sh --quick)
+    tiny=dict(config='configs/cmkd/officehome_rn50.py', size=64, batch=2,
+              options={'arch': 'mmvlpuda-tiny-rn',
+                       'model.backbone.pretrained': None}))
 
 
 def rss_mb() -> float:
@@ -238,6 +246,9 @@ def worker(side, model_name, iters, device):
     build = build_ours if side == 'ours' else build_official
     step = build(SETTINGS[model_name], device)
     step()  # warm-up
+    from mmvlpuda.utils.host_sync import HostSyncCounter
+    with HostSyncCounter() as syncs:
+        step()
     times = []
     for _ in range(iters):
         if cuda:
@@ -249,7 +260,9 @@ def worker(side, model_name, iters, device):
         times.append(time.perf_counter() - start)
     mem = (torch.cuda.max_memory_allocated() / 2**20 if cuda else
            peak_rss_mb() - base)
-    print(json.dumps(dict(ms=1e3 * statistics.median(times), mem_mb=mem)))
+    print(json.dumps(dict(ms=1e3 * statistics.median(times), mem_mb=mem,
+                          host_reads=syncs.reads,
+                          transfers=syncs.transfers)))
 
 
 def run_worker(script: str, *args: str) -> dict:
@@ -272,20 +285,26 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--models', nargs='+', default=['rn50', 'digits'],
                         choices=list(SETTINGS))
+    parser.add_argument('--json', help='also write the results here')
     parser.add_argument('--iters', type=int, default=5)
     parser.add_argument('--rounds', type=int, default=2)
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument('--worker', choices=['ours', 'official'])
     args = parser.parse_args()
+    import torch
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        raise SystemExit('train_step.py: --device cuda but CUDA is not '
+                         'available')
     if args.worker:
         return worker(args.worker, args.models[0], args.iters, args.device)
-    import torch
     print(f'torch {torch.__version__}, {args.device}, '
           f'{torch.get_num_threads()} threads, {args.iters} timed steps x '
           f'{args.rounds} alternating rounds per side')
     print('| model | ours ms/step | official-style ms/step | time ratio | '
-          'ours peak MB | official-style peak MB | memory ratio |')
-    print('|---|---|---|---|---|---|---|')
+          'ours peak MB | official-style peak MB | memory ratio | '
+          'host reads/step ours / official |')
+    print('|---|---|---|---|---|---|---|---|')
+    rows = {}
     for name in args.models:
         res = dict(ours=[], official=[])
         for _ in range(args.rounds):
@@ -296,10 +315,16 @@ def main():
               for s, v in res.items()}
         mem = {s: statistics.median(r['mem_mb'] for r in v)
                for s, v in res.items()}
+        reads = {s: v[-1]['host_reads'] for s, v in res.items()}
         print(f'| {name} | {ms["ours"]:.0f} | {ms["official"]:.0f} | '
               f'{ms["ours"] / ms["official"]:.3f}x | {mem["ours"]:.0f} | '
               f'{mem["official"]:.0f} | '
-              f'{mem["ours"] / mem["official"]:.3f}x |', flush=True)
+              f'{mem["ours"] / mem["official"]:.3f}x | '
+              f'{reads["ours"]} / {reads["official"]} |', flush=True)
+        rows[name] = dict(ms=ms, mem_mb=mem, host_reads=reads)
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(device=args.device, models=rows), f, indent=1)
 
 
 if __name__ == '__main__':

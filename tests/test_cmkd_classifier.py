@@ -264,3 +264,32 @@ def test_label_set_restricts_cmkd_target_terms(model):
     part = model(**data, mode='loss')
     assert torch.allclose(part['loss_reg_src'], full['loss_reg_src'])
     assert not torch.allclose(part['loss_task'], full['loss_task'])
+
+
+@pytest.mark.parametrize('label_set', [None, [0, 2]],
+                         ids=['all_classes', 'partial_set'])
+def test_training_step_makes_no_host_sync(label_set):
+    """``train_step`` of CMKD + FixMatch (+ partial set) enqueues its work
+    without reading the device: no ``.item()``/``bool()``/``.tolist()``,
+    no data-dependent shapes, no per-step host-to-device copies of class
+    indices (on a GPU each would stall the queue). The host reads left in
+    a training iteration are mmengine's (RuntimeInfoHook: ``.item()`` of
+    every logged value) and NonFiniteLossHook's one flag."""
+    import copy
+
+    from mmengine.optim import build_optim_wrapper
+
+    from mmvlpuda.utils.host_sync import HostSyncCounter
+    torch.manual_seed(0)
+    model = MODELS.build(_cfg(fixmatch_loss=FM,
+                              partial_set=dict() if label_set else None))
+    model.label_set = label_set
+    optim = build_optim_wrapper(model, dict(
+        optimizer=dict(type='SGD', lr=0.01, momentum=0.9)))
+    data = dict(source=_branch(4), target=_branch(4, labels=False),
+                target_strong=_branch(4, labels=False))
+    model.train_step(copy.copy(data), optim)  # warm-up (cached indices)
+    with HostSyncCounter() as syncs:
+        log_vars = model.train_step(copy.copy(data), optim)
+    assert syncs.calls == {}, syncs.calls
+    assert {'loss', 'alpha', 'fm_mask_task'} <= set(log_vars)

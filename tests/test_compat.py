@@ -87,3 +87,100 @@ def test_mmpretrain_models_import():
     import mmpretrain.models  # noqa: F401
     from mmpretrain.registry import MODELS
     assert MODELS.get('ClsDataPreprocessor') is not None
+
+
+# ------------------------------------------------ deformable attention on GPU
+def _msda_inputs():
+    from mmcv.ops import MultiScaleDeformableAttention
+    torch.manual_seed(0)
+    attn = MultiScaleDeformableAttention(embed_dims=16, num_heads=2,
+                                         num_levels=2, num_points=2,
+                                         batch_first=True)
+    shapes = torch.tensor([[4, 4], [2, 2]])
+    value = torch.randn(1, 20, 16)
+    query = torch.randn(1, 5, 16)
+    ref = torch.rand(1, 5, 2, 2)
+    start = torch.tensor([0, 16])
+    return attn, dict(query=query, value=value, reference_points=ref,
+                      spatial_shapes=shapes, level_start_index=start)
+
+
+@pytest.fixture
+def gpu_like_msda(monkeypatch):
+    """mmcv's deformable attention as on a CUDA machine: the module flag
+    computed from torch.cuda.is_available() at import is True and every
+    tensor says it is on CUDA (the two halves of mmcv's dispatch)."""
+    import mmcv.ops.multi_scale_deform_attn as msda
+
+    import mmvlpuda.utils.compat as compat
+    monkeypatch.setattr(msda, 'IS_CUDA_AVAILABLE', True)
+    monkeypatch.delattr(msda, '__mmvlpuda_pytorch_fallback__',
+                        raising=False)
+    monkeypatch.setattr(torch.Tensor, 'is_cuda', property(lambda t: True))
+    calls, logged = [], []
+    real = msda.multi_scale_deformable_attn_pytorch
+    monkeypatch.setattr(msda, 'multi_scale_deformable_attn_pytorch',
+                        lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(compat, '_log', logged.append)
+    return msda, compat, calls, logged
+
+
+@pytest.mark.skipif(_full_mmcv_installed(), reason='full mmcv: no stand-in')
+def test_msda_takes_the_pytorch_path_with_the_standin_on_gpu(gpu_like_msda):
+    msda, compat, calls, logged = gpu_like_msda
+    from mmvlpuda.utils import MissingCompiledOpError
+    attn, inputs = _msda_inputs()
+    with pytest.raises(MissingCompiledOpError, match='ms_deform_attn'):
+        attn(**inputs)  # the issue: the compiled op is called on "CUDA"
+    assert compat.use_msda_pytorch_fallback() is True
+    assert msda.IS_CUDA_AVAILABLE is False and not calls
+    out = attn(**inputs)
+    assert calls == [1] and out.shape == (1, 5, 16)
+    assert compat.use_msda_pytorch_fallback() is True  # idempotent
+    assert len(logged) == 1 and 'multi_scale_deformable_attn_pytorch' in \
+        logged[0] and 'CUDA' in logged[0]
+
+
+@pytest.mark.skipif(_full_mmcv_installed(), reason='full mmcv: no stand-in')
+@pytest.mark.parametrize('situation', ['full_mmcv', 'mmcv_2_2'])
+def test_msda_dispatch_left_alone_outside_mmcv_2_1_lite(
+        gpu_like_msda, monkeypatch, situation):
+    import types
+
+    import mmcv
+    msda, compat, calls, logged = gpu_like_msda
+    if situation == 'full_mmcv':  # a real compiled extension module
+        monkeypatch.setitem(sys.modules, 'mmcv._ext',
+                            types.ModuleType('mmcv._ext'))
+    else:
+        monkeypatch.setattr(mmcv, '__version__', '2.2.0')
+    assert compat.use_msda_pytorch_fallback() is False
+    assert msda.IS_CUDA_AVAILABLE is True and not logged
+
+
+def test_msda_dispatch_untouched_on_a_cpu_machine():
+    """Importing mmvlpuda where CUDA is absent changes nothing, silently."""
+    res = _run('import mmvlpuda\n'
+               'import mmcv.ops.multi_scale_deform_attn as m\n'
+               "print(m.IS_CUDA_AVAILABLE, hasattr(m, "
+               "'__mmvlpuda_pytorch_fallback__'))\n")
+    assert res.returncode == 0, res.stderr
+    if not torch.cuda.is_available():
+        assert res.stdout.split() == ['False', 'False']
+        assert 'multi_scale_deformable_attn_pytorch' not in res.stderr
+
+
+@pytest.mark.skipif(_full_mmcv_installed(), reason='full mmcv: no stand-in')
+def test_importing_mmvlpuda_on_a_cuda_machine_applies_it_and_logs_once():
+    """As on a GPU box: mmcv sees CUDA at import, mmvlpuda's import points
+    the dispatch at the PyTorch path, with one log line."""
+    res = _run('import mmengine.device as d\n'
+               'd.is_cuda_available = lambda: True  # what mmcv asks\n'
+               'import mmvlpuda, mmvlpuda.utils.compat as c\n'
+               'import mmcv.ops.multi_scale_deform_attn as m\n'
+               'c.apply_all(); c.use_msda_pytorch_fallback()\n'
+               'print(m.IS_CUDA_AVAILABLE)\n')
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split()[-1] == 'False'
+    out = res.stdout + res.stderr
+    assert out.count('multi_scale_deformable_attn_pytorch') == 1, out

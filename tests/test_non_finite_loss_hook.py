@@ -400,3 +400,16 @@ def test_diverged_demo_run_stops_with_one_line(tmp_path):
     assert _files(work) == ['iter_1.pth']
     assert _finite(torch.load(work / 'iter_1.pth',
                               weights_only=False)['state_dict'])
+
+
+def test_a_good_iteration_costs_one_host_read():
+    """All loss terms are checked on the device; the one flag read is the
+    only host sync of a finite iteration (a GPU waits once, not per term)."""
+    from mmvlpuda.utils.host_sync import HostSyncCounter
+    hook = NonFiniteLossHook()
+    log_vars = {'loss': torch.tensor(1.), 'loss_cls': torch.tensor(.5),
+                'loss_task': torch.tensor(.5), 'alpha': torch.tensor(.9),
+                'loss_list': torch.ones(3)}
+    with HostSyncCounter() as syncs:
+        hook._check(None, 0, log_vars, stepped=False)
+    assert syncs.reads == 1 and syncs.transfers == 0, syncs.calls

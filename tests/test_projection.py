@@ -394,3 +394,108 @@ def test_non_finite_weights_are_counted_by_every_pass(kind, bad):
     assert proj.non_finite == 2
     proj.project_to_budget(100)
     assert proj.non_finite == 2
+
+
+# --------------------------------------------------------------------------
+# the torch path (CUDA, half precision, strided) == the numba path, bit for
+# bit, with one host read per call
+# --------------------------------------------------------------------------
+def _both_paths(seed=0, ties=False):
+    """The same fp32 tensor set twice: numba path and forced torch path."""
+    ws, w0s = _tensor_set('fp32', seed=seed)
+    ws[0][0, 0], w0s[0][0, 0] = 0., -0.  # a signed zero that snaps back
+    if ties:
+        for w, w0 in zip(ws, w0s):
+            w0.copy_(torch.round(w0 * 8) / 8)
+            w.copy_(w0 + 0.25)
+        ws[3][0, :7] += 0.25  # a few larger changes above the tie
+    twins = [w.clone() for w in ws]
+    numba = FusedProjection(ws, w0s)
+    torch_path = FusedProjection(twins, w0s, backend='torch')
+    assert numba._fused and not torch_path._fused
+    return (numba, ws), (torch_path, twins)
+
+
+def _bits(ts):
+    return [t.view(torch.int32) for t in ts]
+
+
+def _assert_bit_identical(a, b):
+    assert all(torch.equal(x, y) for x, y in zip(_bits(a), _bits(b)))
+
+
+@pytest.mark.parametrize('tau', [0., 3e-4, [0., 3e-4, INF, 1e-3]],
+                         ids=['zero', 'scalar', 'per_tensor'])
+def test_torch_path_threshold_is_bit_identical_to_numba(tau):
+    (numba, ws), (torch_path, twins) = _both_paths()
+    bufs = [torch.ones(w.shape) for w in ws]
+    bufs[1] = None
+    twin_bufs = [None if b is None else b.clone() for b in bufs]
+    assert numba.project(tau, bufs) == torch_path.project(tau, twin_bufs)
+    _assert_bit_identical(ws, twins)
+    _assert_bit_identical([b for b in bufs if b is not None],
+                          [b for b in twin_bufs if b is not None])
+    assert numba.count_changed() == torch_path.count_changed()
+
+
+@pytest.mark.parametrize('ties', [False, True], ids=['distinct', 'ties'])
+@pytest.mark.parametrize('fraction', [0., 0.0001, 0.01, 0.3, 0.9])
+def test_torch_path_budget_is_bit_identical_to_numba(fraction, ties):
+    (numba, ws), (torch_path, twins) = _both_paths(seed=3, ties=ties)
+    keep = int(fraction * numba.numel)
+    bufs = [torch.ones(w.shape) for w in ws]
+    twin_bufs = [b.clone() for b in bufs]
+    kept, tau = numba.project_to_budget(keep, bufs)
+    assert torch_path.project_to_budget(keep, twin_bufs) == (kept, tau)
+    _assert_bit_identical(ws, twins)
+    _assert_bit_identical(bufs, twin_bufs)
+    if ties and keep > 7:  # the tie at 0.25 is split by position
+        assert tau == 0.25 and kept == keep
+
+
+@pytest.mark.parametrize('bad', [float('nan'), INF, -INF])
+def test_torch_path_counts_non_finite_entries_like_numba(bad):
+    (numba, ws), (torch_path, twins) = _both_paths()
+    for tensors in (ws, twins):
+        tensors[2][0, 5] = bad
+        tensors[3][1, 7] = bad
+    for call in (lambda p: p.count_changed(), lambda p: p.project(1e-3),
+                 lambda p: p.project_to_budget(100)):
+        call(numba)
+        call(torch_path)
+        assert numba.non_finite == torch_path.non_finite == 2
+
+
+def test_torch_path_handles_every_layout_and_mixed_dtypes():
+    cases = [_make_case(k, seed=i) for i, k in enumerate(KINDS)]
+    ws, w0s = [w for w, _ in cases], [w0 for _, w0 in cases]
+    expect = [_reference(w, w0, 3e-4) for w, w0 in cases]
+    proj = FusedProjection(ws, w0s, backend='torch')
+    assert len(proj._groups) == 3  # fp32, fp64, bf16
+    kept = proj.project(3e-4)
+    assert all(torch.equal(w, e) for w, e in zip(ws, expect))
+    assert kept == sum(int((w != w0).sum()) for w, w0 in cases)
+    kept, _ = proj.project_to_budget(50)
+    assert kept == 50 == proj.count_changed()
+
+
+def test_torch_path_reads_the_host_once_per_call():
+    from mmvlpuda.utils.host_sync import HostSyncCounter
+    ws, w0s = _tensor_set('fp32')
+    ws = ws + [w.clone() for w in ws]  # 8 tensors
+    w0s = w0s + [w0.clone() for w0 in w0s]
+    proj = FusedProjection(ws, w0s, backend='torch')
+    taus = [1e-3] * 4 + [INF] * 4
+    proj.project(taus)  # builds the per-entry tau once (cached)
+    for call in (lambda: proj.project(1e-3), lambda: proj.project(taus),
+                 lambda: proj.project_to_budget(100),
+                 lambda: proj.count_changed()):
+        with HostSyncCounter() as syncs:
+            call()
+        assert syncs.reads == 1 and syncs.transfers == 0, syncs.calls
+
+
+def test_unknown_backend_is_a_one_line_error():
+    ws, w0s = _tensor_set('fp32')
+    with pytest.raises(ValueError, match="backend must be one of"):
+        FusedProjection(ws, w0s, backend='triton')

@@ -19,6 +19,8 @@ from torch.utils.data import Dataset
 
 from conftest import REPO_ROOT
 from mmvlpuda.engine.hooks import RSTHook
+from mmvlpuda.sparse import projection
+from mmvlpuda.utils.host_sync import HostSyncCounter
 from mmvlpuda.registry import DATASETS, HOOKS, MODELS
 
 
@@ -382,7 +384,9 @@ def test_ddp_two_gloo_processes_match_single_process(tmp_path, hook):
     script.write_text(DDP_SCRIPT.format(repo=REPO_ROOT,
                                         tests=osp.join(REPO_ROOT, 'tests'),
                                         tmp=str(tmp_path)))
-    env = dict(os.environ, HF_HUB_OFFLINE='1')
+    # CPU + gloo on every machine: with a GPU visible the 2-rank run would
+    # pick nccl and need two GPUs (and the single run would be on CUDA)
+    env = dict(os.environ, HF_HUB_OFFLINE='1', CUDA_VISIBLE_DEVICES='')
     single = subprocess.run([sys.executable, str(script), 'none',
                              json.dumps(hook)], env=env,
                             capture_output=True, text=True, timeout=600)
@@ -443,7 +447,11 @@ class PoisonWeightHook(Hook):
     dict(type='RSTHook', tau=2e-3),
     dict(type='RSTHook', mode='budget', density=0.05),
 ], ids=['threshold', 'budget'])
-def test_non_finite_selected_weight_stops_the_run_naming_it(tmp_path, hook):
+@pytest.mark.parametrize('path', ['numba', 'torch'])
+def test_non_finite_selected_weight_stops_the_run_naming_it(
+        tmp_path, hook, path, monkeypatch):
+    if path == 'torch':  # the path CUDA/half-precision weights take
+        monkeypatch.setattr(projection, 'njit', None)
     cfg = _cfg(tmp_path, 'nan', hook)
     cfg['custom_hooks'].append(dict(type='PoisonWeightHook', at_iter=3))
     with pytest.raises(FloatingPointError,
@@ -452,3 +460,27 @@ def test_non_finite_selected_weight_stops_the_run_naming_it(tmp_path, hook):
         _train(cfg)
     # checkpoints at interval 5: none was written from the bad state
     assert not osp.exists(osp.join(str(tmp_path / 'nan'), 'iter_5.pth'))
+
+
+@pytest.mark.parametrize('hook', [
+    dict(tau=2e-3), dict(tau=2e-3, mode='bias'),
+    dict(mode='budget', density=0.05, density_start=0.05)
+], ids=['threshold', 'bias', 'budget'])
+def test_torch_path_projection_reads_the_host_once_per_step(
+        hook, monkeypatch):
+    """No host sync per tensor: one read of the kept/non-finite counts per
+    projection, however many tensors are selected."""
+    monkeypatch.setattr(projection, 'njit', None)
+    model = nn.Module()
+    model.backbone = nn.Sequential(*[nn.Linear(16, 16) for _ in range(6)])
+    rst = RSTHook(**hook)
+    rst.setup(model)
+    assert not rst._projection._fused and len(rst._entries) == 12
+    rst.project()  # bias mode: builds its per-entry tau once
+    for step in range(3):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p) * 4e-3)
+        with HostSyncCounter() as syncs:
+            rst.project()
+        assert syncs.reads == 1 and syncs.transfers == 0, syncs.calls

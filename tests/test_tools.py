@@ -100,7 +100,8 @@ def test_dist_train_two_processes_on_cpu(office_home_tree, tmp_path):
     work = str(tmp_path / 'dist')
     log = _run(['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir',
                 work, '--cfg-options'] + _options(office_home_tree),
-               PORT=str(29500 + os.getpid() % 1000))
+               PORT=str(29500 + os.getpid() % 1000),
+               CUDA_VISIBLE_DEVICES='')  # the CPU path even on a GPU box
     assert 'gloo' in log
     assert 'Iter(train) [4/4]' in log
     assert osp.isfile(osp.join(work, 'iter_4.pth'))

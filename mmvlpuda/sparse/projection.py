@@ -6,10 +6,14 @@ r"""The RST projection step, paper Eq. (17) (Alg. 1, line "project").
 applied in place by :class:`FusedProjection` (one pass over many tensors;
 also the budget mode's exact top-k threshold). On CPU float32 tensors fused
 numba kernels read w and w0 and write w only where it snaps back;
-elsewhere (CUDA, half precision, strided) ``torch.where`` with ``out=w``.
+elsewhere (CUDA, half precision, strided) the torch path: the tensors of one
+device/dtype are gathered into one flat buffer and projected by a few
+whole-buffer ops (``torch._foreach_copy_`` in and out, ``torch.where``), with
+the counts kept on the device and read once per call, bit-identical to the
+numba kernels.
 """
 import math
-from typing import Optional, Sequence, Tuple, Union
+from typing import Dict, List as TList, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -66,9 +70,13 @@ def abs_diff(w: torch.Tensor, w0: torch.Tensor,
         out = torch.empty(w.numel(), dtype=w.dtype, device=w.device)
     if _fast_path(w) and out.dtype == w.dtype and w0.is_contiguous():
         _abs_diff_kernel(_np(w), _np(w0), out.numpy())
-    else:
-        torch.sub(w.reshape(-1), w0.reshape(-1), out=out).abs_()
-    return out
+        return out
+    return _torch_abs_diff(w, w0, out)
+
+
+def _torch_abs_diff(w: torch.Tensor, w0: torch.Tensor,
+                    out: torch.Tensor) -> torch.Tensor:
+    return torch.sub(w.reshape(-1), w0.reshape(-1), out=out).abs_()
 
 
 # ---------------------------------------------------------------------------
@@ -120,7 +128,7 @@ if njit is not None:
             d = abs(w[i] - w0[i])
             if not d < np.inf:
                 bad += 1
-            if d > tau:
+            if not d <= tau:  # NaN stays (reported by the caller)
                 kept += 1
             elif d == tau and ties > 0:
                 ties -= 1
@@ -237,6 +245,86 @@ def _rank_bin(hist: np.ndarray, rank: int):
     return len(hist) - 1 - idx, rank - before
 
 
+BACKENDS = ('auto', 'torch')
+
+
+def _uniform(taus: Sequence[float]) -> bool:
+    return all(t == taus[0] for t in taus)
+
+
+class _FlatGroup:
+    """The tensors of one device and dtype on the torch path: their w0 as
+    one flat buffer, and flat scratch buffers (allocated on first use) into
+    which the trained values are gathered, so that each step of Eq. (17) is
+    one op over the whole group instead of one per tensor.
+
+    Args:
+        index (list[int]): positions of the group's tensors in the set.
+        w0s (list[Tensor]): their pretrained values (copied).
+        dtype (torch.dtype): dtype of the trained tensors.
+        device (torch.device): their device.
+    """
+
+    def __init__(self, index, w0s, dtype, device):
+        self.index = index
+        self.sizes = [w0.numel() for w0 in w0s]
+        self.numel = sum(self.sizes)
+        self.w0 = torch.cat([w0.detach().reshape(-1).to(device, dtype)
+                             for w0 in w0s])
+        self.w0_views = self.views(self.w0, w0s)
+        self._w = self.diff = self.mask = None
+        self._taus_key, self._taus = None, None
+
+    def views(self, flat: torch.Tensor, like) -> TList[torch.Tensor]:
+        """``flat`` split into views shaped as the tensors ``like``."""
+        return [v.view(t.shape) for v, t in zip(flat.split(self.sizes), like)]
+
+    def diff_of(self, params) -> torch.Tensor:
+        """Gather the group's trained values into a flat buffer (kept for
+        :meth:`write`) and return ``|w - w0|`` flat (one buffer, reused)."""
+        ws = [params[i].data for i in self.index]
+        if self._w is None:
+            self._w = torch.empty_like(self.w0)
+            self.diff = torch.empty_like(self.w0)
+            self.mask = torch.empty(self.numel, dtype=torch.bool,
+                                    device=self.w0.device)
+            self._w_views = self.views(self._w, ws)
+        torch._foreach_copy_(self._w_views, ws)
+        return _torch_abs_diff(self._w, self.w0, self.diff)
+
+    def taus(self, taus: Sequence[float]):
+        """τ of every entry: a scalar, or a flat tensor when the tensors of
+        the group have different τ (cached: rebuilt only when τ changes)."""
+        mine = [taus[i] for i in self.index]
+        if _uniform(mine):
+            return mine[0]
+        if mine != self._taus_key:
+            device = self.w0.device
+            # cast as a scalar τ is (to the dtype; inf on overflow)
+            per_tensor = torch.tensor(mine, dtype=torch.float64).to(
+                self.w0.dtype).to(device)
+            self._taus = torch.repeat_interleave(
+                per_tensor, torch.tensor(self.sizes, device=device),
+                output_size=self.numel)
+            self._taus_key = mine
+        return self._taus
+
+    def write(self, params, snap: torch.Tensor, momenta) -> None:
+        """Eq. (17) on the gathered values where ``snap``, written back to
+        the tensors; the given optimizer buffers are zeroed there."""
+        torch.where(snap, self.w0, self._w, out=self._w)
+        torch._foreach_copy_([params[i].data for i in self.index],
+                             self._w_views)
+        snaps = self.views(snap, self.w0_views)
+        for i, s in zip(self.index, snaps):
+            if momenta[i] is not None:
+                momenta[i].masked_fill_(s, 0)
+
+
+def _non_finite(diff: torch.Tensor) -> torch.Tensor:
+    return diff.isfinite().logical_not_().sum()
+
+
 class FusedProjection:
     """Eq. (17) over a fixed set of tensors, as one pass per step.
 
@@ -244,31 +332,50 @@ class FusedProjection:
     single sequential numba pass over all of them (memory bound: one core
     streams it at about the speed of a ``copy_``, and nothing waits at a
     per-tensor barrier when data-loader workers compete for the cores).
-    Anywhere else (CUDA, half precision, strided tensors) it runs
-    ``torch.where`` per tensor and sums the kept count on the device, with
-    one host read per call.
+    Anywhere else (CUDA, half precision, strided tensors) the torch path
+    runs a fixed number of ops per device/dtype group, whatever the number
+    of tensors (:class:`_FlatGroup`), keeps the counts on the device and
+    reads them once per call (the only host sync). Both paths give
+    bit-identical weights and counts.
+
+    The w0 values are copied into one flat buffer per device/dtype;
+    :attr:`w0s` are views into it.
 
     Args:
         params (Sequence[Tensor]): the trained tensors (Parameters or their
             ``.data``), modified in place.
-        w0s (Sequence[Tensor]): their pretrained values.
+        w0s (Sequence[Tensor]): their pretrained values (copied).
+        backend (str): ``'auto'`` (numba when possible, else torch) or
+            ``'torch'`` (always the torch path). Defaults to 'auto'.
     """
 
     def __init__(self, params: Sequence[torch.Tensor],
-                 w0s: Sequence[torch.Tensor]):
+                 w0s: Sequence[torch.Tensor], backend: str = 'auto'):
         if len(params) != len(w0s) or not params:
             raise ValueError('FusedProjection needs one w0 per tensor')
+        if backend not in BACKENDS:
+            raise ValueError(f'FusedProjection backend must be one of '
+                             f"{BACKENDS}, got '{backend}'")
         self.params = list(params)
-        self.w0s = list(w0s)
         self.numel = sum(p.numel() for p in self.params)
-        self._fused = njit is not None and all(
-            _fast_path(p) and p.dtype == torch.float32 and w0.is_contiguous()
-            for p, w0 in zip(self.params, self.w0s))
+        self._groups = self._make_groups(w0s)
+        self.w0s = [None] * len(self.params)
+        for g in self._groups:
+            for i, v in zip(g.index, g.w0_views):
+                self.w0s[i] = v
+        self._fused = backend == 'auto' and njit is not None and all(
+            _fast_path(p) and p.dtype == torch.float32 for p in self.params)
         self._key = None
-        self._scratch: Optional[torch.Tensor] = None
         self._no_momenta = None
         self._force_histogram = False  # tests: the exact fallback alone
         self.non_finite = 0  # non-finite |w - w0| seen by the last call
+
+    def _make_groups(self, w0s) -> TList[_FlatGroup]:
+        index: Dict[tuple, TList[int]] = {}
+        for i, p in enumerate(self.params):
+            index.setdefault((p.device, p.dtype), []).append(i)
+        return [_FlatGroup(idx, [w0s[i] for i in idx], dtype, device)
+                for (device, dtype), idx in index.items()]
 
     # numba views of the current storages (rebuilt if a tensor moved)
     def _lists(self):
@@ -296,25 +403,33 @@ class FusedProjection:
         """
         taus = [float(tau)] * len(self.params) if np.isscalar(tau) else \
             [float(t) for t in tau]
-        momenta = list(momenta) if momenta is not None else \
-            [None] * len(self.params)
-        if self._fusable(momenta):
-            ws, w0s = self._lists()
-            bufs = self._momentum_arrays(momenta)
-            with np.errstate(over='ignore'):  # tau > float32 max -> inf
-                tau_np = np.array(taus, np.float64).astype(np.float32)
-            return self._finish(_fused_project_kernel(ws, w0s, bufs, tau_np))
-        kept = bad = 0
-        for p, w0, t, m in zip(self.params, self.w0s, taus, momenta):
-            w = p.data
-            diff = (w - w0).abs_()
-            bad = bad + (~torch.isfinite(diff)).sum()
-            snap = diff <= t
-            torch.where(snap, w0, w, out=w)
-            if m is not None:
-                m.masked_fill_(snap, 0)
-            kept = kept + (snap.numel() - snap.sum())
-        return self._finish((kept, bad))  # one host read per call
+        momenta = self._momenta(momenta)
+        if not self._fusable(momenta):
+            return self._read(self._torch_project(taus, momenta))[0]
+        ws, w0s = self._lists()
+        bufs = self._momentum_arrays(momenta)
+        with np.errstate(over='ignore'):  # tau > float32 max -> inf
+            tau_np = np.array(taus, np.float64).astype(np.float32)
+        return self._finish(_fused_project_kernel(ws, w0s, bufs, tau_np))
+
+    def _torch_project(self, taus, momenta) -> torch.Tensor:
+        """Eq. (17) per group; returns ``[kept, non-finite]`` on the
+        device (no host sync)."""
+        stats = []
+        for g in self._groups:
+            diff = g.diff_of(self.params)
+            snap = torch.le(diff, g.taus(taus), out=g.mask)
+            stats.append(torch.stack([g.numel - snap.sum(),
+                                      _non_finite(diff)]))
+            g.write(self.params, snap, momenta)
+        return torch.stack([s.to(stats[0].device) for s in stats]).sum(0)
+
+    def _read(self, stats: torch.Tensor) -> list:
+        """The one host read of a torch-path call: ``[kept, non-finite,
+        ...]``; sets :attr:`non_finite`."""
+        values = stats.double().tolist()
+        self.non_finite = int(values[1])
+        return [int(values[0])] + values[2:]
 
     def _finish(self, kept_bad) -> int:
         kept, bad = kept_bad
@@ -326,11 +441,18 @@ class FusedProjection:
         """Entries with ``w != w0`` (the residual's nonzeros)."""
         if self._fused:
             return self._finish(_fused_count_kernel(*self._lists()))
-        total = bad = 0
-        for p, w0 in zip(self.params, self.w0s):
-            total = total + (p.data != w0).sum()
-            bad = bad + (~torch.isfinite(p.data - w0)).sum()
-        return self._finish((total, bad))
+        stats = []
+        for g in self._groups:
+            diff = g.diff_of(self.params)
+            changed = torch.ne(g._w, g.w0, out=g.mask)
+            bad = (changed & ~diff.isfinite()).sum()
+            stats.append(torch.stack([changed.sum(), bad]))
+        return self._read(
+            torch.stack([s.to(stats[0].device) for s in stats]).sum(0))[0]
+
+    def _momenta(self, momenta) -> list:
+        return list(momenta) if momenta is not None else \
+            [None] * len(self.params)
 
     def _momentum_arrays(self, momenta):
         if all(m is None for m in momenta):
@@ -363,8 +485,9 @@ class FusedProjection:
         those inside it, a partial partition of the collected ones gives τ
         exactly, and a second pass projects; if the sample's bracket
         misses, two radix-histogram passes over the float32 bit patterns
-        find τ exactly instead. Elsewhere ``torch.kthvalue`` (a selection,
-        on a flat copy).
+        find τ exactly instead. On the torch path: one global
+        ``torch.kthvalue`` over the flat ``|w - w0|``, ties broken on the
+        device by a cumulative count, one host read.
 
         Args:
             keep (int): number of entries allowed to differ from w0.
@@ -374,12 +497,12 @@ class FusedProjection:
             tuple[int, float]: kept entries and the τ used (``-1`` when
             ``keep >= numel``: nothing is projected).
         """
-        momenta = list(momenta) if momenta is not None else \
-            [None] * len(self.params)
+        momenta = self._momenta(momenta)
         if keep >= self.numel:
             return self.count_changed(), -1.
         if not self._fusable(momenta):
-            return self._torch_budget(keep, momenta)
+            kept, tau = self._read(self._torch_budget(keep, momenta))
+            return kept, tau
         ws, w0s = self._lists()
         found = None if self._force_histogram else self._bracket_select(
             ws, w0s, keep + 1)
@@ -438,27 +561,23 @@ class FusedProjection:
         # those (by position) are kept too
         return float(tau), (rank - 1 if tau > 0 else 0)
 
-    def _torch_budget(self, keep, momenta):
-        p0 = self.params[0]
-        if self._scratch is None or self._scratch.numel() != self.numel:
-            self._scratch = torch.empty(
-                self.numel, dtype=p0.dtype, device=p0.device)
-        diff, offset = self._scratch, 0
-        for p, w0 in zip(self.params, self.w0s):
-            abs_diff(p.data, w0, diff[offset:offset + p.numel()])
-            offset += p.numel()
-        bad = (~torch.isfinite(diff)).sum()
+    def _torch_budget(self, keep, momenta) -> torch.Tensor:
+        """Budget projection on the device; returns ``[kept, non-finite,
+        τ]`` there (no host sync)."""
+        diffs = [g.diff_of(self.params) for g in self._groups]
+        diff = diffs[0] if len(diffs) == 1 else torch.cat(
+            [d.to(diffs[0].device) for d in diffs])
         tau = torch.kthvalue(diff, self.numel - keep).values
-        keep_mask = diff > tau
-        if tau > 0:  # ties at tau: the first ones by position are kept
-            ties = torch.nonzero(diff == tau).view(-1)
-            wanted = keep - keep_mask.sum()
-            keep_mask[ties[:int(wanted)]] = True
-        kept, offset = keep_mask.sum(), 0
-        for p, w0, m in zip(self.params, self.w0s, momenta):
-            snap = ~keep_mask[offset:offset + p.numel()].view(p.shape)
-            offset += p.numel()
-            torch.where(snap, w0, p.data, out=p.data)
-            if m is not None:
-                m.masked_fill_(snap, 0)
-        return self._finish((kept, bad)), float(tau)
+        keep_mask = torch.le(diff, tau).logical_not_()  # NaN stays
+        # ties at tau (never at 0: unchanged entries): the first ones by
+        # position are kept, as many as the budget still allows
+        ties = (diff == tau) & (tau > 0)
+        wanted = keep - keep_mask.sum()
+        keep_mask |= ties & (ties.cumsum(0, dtype=torch.int32) <= wanted)
+        snap, offset = ~keep_mask, 0
+        for g in self._groups:
+            g.write(self.params, snap[offset:offset + g.numel].to(
+                g.w0.device), momenta)
+            offset += g.numel
+        return torch.stack([keep_mask.sum().double(),
+                            _non_finite(diff).double(), tau.double()])

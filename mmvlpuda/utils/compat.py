@@ -3,6 +3,12 @@
 * ``mmcv._ext`` stand-in: mmcv-lite ships no compiled ops, yet mmseg/mmdet
   import ``mmcv.ops`` at module level. The stand-in lets them import so their
   pure-PyTorch code paths run; calling a compiled op raises a clear error.
+* Deformable attention on a GPU with mmcv-lite: mmcv 2.1's
+  ``MultiScaleDeformableAttention`` (Mask2Former's pixel decoder) calls the
+  compiled ``ms_deform_attn_forward`` whenever its input is on CUDA, which
+  the stand-in cannot provide. With the stand-in (and only with mmcv 2.1.x)
+  its dispatch is pointed at mmcv's own ``multi_scale_deformable_attn_pytorch``
+  on every device, with one log line. Full mmcv keeps its compiled kernel.
 * mmengine 0.10.7 calls ``torch.load`` without ``weights_only``; torch >= 2.6
   defaults to ``weights_only=True`` and refuses mmengine's own checkpoints
   (``HistoryBuffer`` in the message hub), which breaks ``--resume`` and
@@ -19,6 +25,7 @@
 """
 import importlib
 import importlib.machinery
+import logging
 import importlib.util
 import sys
 import types
@@ -66,7 +73,7 @@ def install_mmcv_ext_standin() -> bool:
     """
     existing = sys.modules.get(_STANDIN_NAME)
     if existing is not None:
-        return bool(getattr(existing, '__mmvlpuda_standin__', False))
+        return _is_standin(existing)
     if importlib.util.find_spec('mmcv') is None or _has_compiled_mmcv_ops():
         return False
     module = types.ModuleType(_STANDIN_NAME)
@@ -81,6 +88,55 @@ def install_mmcv_ext_standin() -> bool:
         'stand-in so mmseg/mmdet import and use their PyTorch fallbacks. '
         f'Calling a compiled op raises an error; {_FULL_MMCV_HINT}.',
         stacklevel=2)
+    return True
+
+
+def _log(message: str) -> None:
+    from mmengine.logging import print_log
+    print_log(message, logger='current', level=logging.WARNING)
+
+
+def _is_standin(module) -> bool:
+    return bool(getattr(module, '__mmvlpuda_standin__', False))
+
+
+def use_msda_pytorch_fallback() -> bool:
+    """Run mmcv's ``MultiScaleDeformableAttention`` through its PyTorch
+    implementation on every device when mmcv has no compiled ops.
+
+    mmcv 2.1.0 dispatches on ``IS_CUDA_AVAILABLE and value.is_cuda`` (and
+    the MLU analogue), module constants of ``mmcv.ops.multi_scale_deform_attn``
+    used for nothing else; with the ``mmcv._ext`` stand-in they are set to
+    False there, so ``multi_scale_deformable_attn_pytorch`` (grid_sample,
+    slower than the CUDA kernel) runs instead of raising
+    :class:`MissingCompiledOpError`. Nothing changes with full mmcv, with
+    another mmcv version, or on a machine where those constants are
+    already False (CPU). Logged once, when it changes the dispatch.
+
+    Returns:
+        bool: True if the PyTorch implementation is now used on every
+        device because of this call or an earlier one.
+    """
+    if not _is_standin(sys.modules.get(_STANDIN_NAME)):
+        return False
+    import mmcv
+    if not mmcv.__version__.startswith('2.1.'):
+        return False
+    msda = importlib.import_module('mmcv.ops.multi_scale_deform_attn')
+    if getattr(msda, '__mmvlpuda_pytorch_fallback__', False):
+        return True
+    flags = [f for f in ('IS_CUDA_AVAILABLE', 'IS_MLU_AVAILABLE')
+             if getattr(msda, f, False)]
+    if not flags:
+        return False
+    for flag in flags:
+        setattr(msda, flag, False)
+    msda.__mmvlpuda_pytorch_fallback__ = True
+    _log(f'mmvlpuda: mmcv {mmcv.__version__} has no compiled ops (mmcv-lite'
+         '): MultiScaleDeformableAttention uses mmcv\'s PyTorch '
+         'implementation (multi_scale_deformable_attn_pytorch) on '
+         f'{"/".join(f[3:-10] for f in flags)} too (slower than the '
+         f'compiled kernel; {_FULL_MMCV_HINT})')
     return True
 
 
@@ -146,7 +202,8 @@ def disable_broken_mmpretrain_multimodal() -> bool:
 
 
 def apply_all() -> None:
-    install_mmcv_ext_standin()
+    if install_mmcv_ext_standin():
+        use_msda_pytorch_fallback()
     patch_mmengine_checkpoint_loading()
     patch_mmengine_cpu_dist_init()
     disable_broken_mmpretrain_multimodal()

@@ -194,8 +194,12 @@ class RSTHook(Hook):
         if self._w0_from_ckpt is not None and missing:
             raise KeyError(f'resumed checkpoint has no RST w0 for `'
                            f'{missing[0]}` ({len(missing)} missing)')
-        self._entries = [(n, p, (w0[n] if n in w0 else p.detach()).to(
-            p.device, p.dtype).clone().contiguous()) for n, p in selected]
+        # w0 is copied once, into the projection's flat buffers
+        self._projection = FusedProjection(
+            [p for _, p in selected],
+            [w0[n] if n in w0 else p.detach() for n, p in selected])
+        self._entries = [(n, p, base) for (n, p), base in zip(
+            selected, self._projection.w0s)]
         # floating-point buffers (BN running statistics) are not projected
         # but belong to the deployed model: patches store what changed
         persistent = model.state_dict(keep_vars=True)
@@ -206,8 +210,6 @@ class RSTHook(Hook):
             if b.is_floating_point() and n in persistent
         }
         self._w0_from_ckpt = None
-        self._projection = FusedProjection([p for _, p, _ in self._entries],
-                                           [w0 for _, _, w0 in self._entries])
         self.nnz = self._count_nnz()
         numel = self._projection.numel
         print_log(

@@ -13,8 +13,9 @@ Both variants share the ramp (saturating at ``ramp_iters``), the 50/50 mixed
 distribution and the regulariser; only the λ3 target term keeps its gradient
 into the teacher (it regularises the drifting teacher view).
 """
+import functools
 import math
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -107,14 +108,33 @@ def ramp_weight(cur_iter: int, ramp_iters: int = 10000) -> float:
     return 2. / (1. + math.exp(-t)) - 1.
 
 
+@functools.lru_cache(maxsize=16)
+def _class_index(label_set: Tuple[int, ...],
+                 device: torch.device) -> torch.Tensor:
+    return torch.tensor(label_set, dtype=torch.long, device=device)
+
+
+def class_index(label_set: Sequence[int],
+                device: torch.device) -> torch.Tensor:
+    """The kept classes of partial-set DA as a long tensor on ``device``,
+    built once per label set and device (no host-to-device copy, i.e. no
+    GPU sync, per training step).
+
+    Args:
+        label_set (Sequence[int]): kept class indices (Python ints).
+        device (torch.device): where the index is used.
+    """
+    return _class_index(tuple(int(c) for c in label_set),
+                        torch.device(device))
+
+
 def select_classes(probs: torch.Tensor,
                    label_set: Optional[Sequence[int]]) -> torch.Tensor:
     """Keep only the columns in ``label_set`` (partial-set DA, paper Eq. (9);
     column slicing without renormalisation, as the official code)."""
     if label_set is None:
         return probs
-    index = torch.as_tensor(label_set, dtype=torch.long, device=probs.device)
-    return probs.index_select(1, index)
+    return probs.index_select(1, class_index(label_set, probs.device))
 
 
 @MODELS.register_module()

@@ -12,6 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmvlpuda.registry import MODELS
+from .cmkd_loss import class_index
 
 
 def pseudo_labels(probs: torch.Tensor,
@@ -41,8 +42,7 @@ def pseudo_labels(probs: torch.Tensor,
     if label_set is not None:
         keep = torch.zeros(
             probs.shape[1], dtype=torch.bool, device=probs.device)
-        keep[torch.as_tensor(list(label_set), dtype=torch.long,
-                             device=probs.device)] = True
+        keep[class_index(label_set, probs.device)] = True
         probs = probs.masked_fill(~keep, 0.)
     max_prob, labels = probs.max(dim=1)
     return labels, max_prob.ge(threshold).float()
