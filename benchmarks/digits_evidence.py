@@ -12,7 +12,8 @@ digits (protocol 'low_res'), configs in configs/imagenet_cmkd/.
     #    benchmarks/results/digits_evidence.{jsonl,md}
     python benchmarks/digits_evidence.py run
     # 3. accuracy vs DSP of every method (paper Table VII / Fig. 4)
-    python tools/analysis/plot_acc_dsp.py benchmarks/results/digits_evidence.jsonl \
+    python tools/analysis/plot_acc_dsp.py \
+        benchmarks/results/digits_evidence.jsonl \
         benchmarks/results/digits_acc_dsp.png
 
 Finished runs are kept in the .jsonl file, so an interrupted ``run``
@@ -69,9 +70,11 @@ def select(args):
             accs.append(res['acc'])
         rows.append((name, accs, statistics.mean(accs)))
         print(f'SELECT {name}: source-val top-1 {accs}', flush=True)
-    lines = ['| setting | ' + ' | '.join(
-        f'{d} source-val top-1' for d in args.directions) + ' | mean |',
-        '|---' * (len(args.directions) + 2) + '|']
+    lines = [
+        '| setting | ' + ' | '.join(f'{d} source-val top-1'
+                                    for d in args.directions) + ' | mean |',
+        '|---' * (len(args.directions) + 2) + '|'
+    ]
     for name, accs, mean in rows:
         lines.append(f'| {name} | ' + ' | '.join(f'{a:.2f}' for a in accs) +
                      f' | {mean:.2f} |')
@@ -114,9 +117,10 @@ def run_all(args):
         options = direction_options(direction) + [f'randomness.seed={seed}']
         name = method
         if tau is not None:
-            options += ["custom_hooks.1.mode='threshold'",
-                        f'custom_hooks.1.tau={tau}',
-                        'custom_hooks.1.density=None']
+            options += [
+                "custom_hooks.1.mode='threshold'", f'custom_hooks.1.tau={tau}',
+                'custom_hooks.1.density=None'
+            ]
             name += f'_tau{tau:g}'
         if density is not None:
             options.append(f'custom_hooks.1.density={density}')
@@ -124,8 +128,12 @@ def run_all(args):
         res = train_and_evaluate(
             CONFIGS[method], f'work_dirs/evidence/{direction}/s{seed}/{name}',
             options)
-        res.update(direction=direction, seed=seed, method=method, tau=tau,
-                   density=density)
+        res.update(
+            direction=direction,
+            seed=seed,
+            method=method,
+            tau=tau,
+            density=density)
         with open(path, 'a') as f:
             f.write(json.dumps(res) + '\n')
         print(f'RESULT {json.dumps(res)}', flush=True)
@@ -134,8 +142,7 @@ def run_all(args):
 
 HEADER = [
     '# Real offline evidence: ImageNet-teacher CMKD, RST and PEFT on real '
-    'digits',
-    '',
+    'digits', '',
     'Produced by `python benchmarks/digits_evidence.py run` (per-run '
     'records: `digits_evidence.jsonl`; plot: `python '
     'tools/analysis/plot_acc_dsp.py benchmarks/results/digits_evidence.jsonl'
@@ -185,8 +192,8 @@ def summarise_runs(rows):
     def order(item):
         (direction, method, _), rs = item
         r = rs[0]
-        return (direction, ORDER.index(method), r.get('density') is not None,
-                -(r.get('density') or 0), r.get('tau') or 0)
+        return (direction, ORDER.index(method), r.get('density')
+                is not None, -(r.get('density') or 0), r.get('tau') or 0)
 
     out = {}
     for key, rs in sorted(groups.items(), key=order):
@@ -196,7 +203,8 @@ def summarise_runs(rows):
             std=statistics.stdev(accs) if len(accs) > 1 else 0.,
             dsp=statistics.mean(r['dsp'] for r in rs),
             bytes=statistics.mean(r['bytes'] for r in rs),
-            seconds=statistics.mean(r['seconds'] for r in rs), n=len(rs))
+            seconds=statistics.mean(r['seconds'] for r in rs),
+            n=len(rs))
     return out
 
 
@@ -210,18 +218,19 @@ def target_lines(means, backbone):
         rst = [(k[2], v) for k, v in means.items()
                if k[0] == direction and k[1] == 'cmkd_rst']
         for name, v in rst:
-            lines.append(
-                f'- {direction}: RST {name} = {100 * v["acc"] / cmkd["acc"]:.1f}'
-                f'% of CMKD at DSP {100 * v["dsp"] / backbone:.2f}% of the '
-                f'backbone ({v["n"]} seeds)')
+            kept = 100 * v['acc'] / cmkd['acc']
+            share = 100 * v['dsp'] / backbone
+            lines.append(f'- {direction}: RST {name} = {kept:.1f}% of CMKD '
+                         f'at DSP {share:.2f}% of the backbone '
+                         f'({v["n"]} seeds)')
         small = [v for _, v in rst if v['dsp'] <= 0.02 * backbone]
         best = max(small, key=lambda v: v['acc'], default=None)
         ok = best is not None and best['acc'] >= 0.98 * cmkd['acc']
         lines.append(
-            f'- {direction}: target RST >= 98% of CMKD at DSP <= 2%: '
-            + ('**met**' if ok else '**not met**') +
-            (f' (best {100 * best["acc"] / cmkd["acc"]:.1f}%)' if best else
-             ' (no RST run at DSP <= 2%)'))
+            f'- {direction}: target RST >= 98% of CMKD at DSP <= 2%: ' +
+            ('**met**' if ok else '**not met**') +
+            (f' (best {100 * best["acc"] / cmkd["acc"]:.1f}%)'
+             if best else ' (no RST run at DSP <= 2%)'))
         for method in PEFT:
             peft = means.get((direction, method, '-'))
             if peft is None:
@@ -231,8 +240,8 @@ def target_lines(means, backbone):
             verdict = 'no RST run at that DSP' if best is None else (
                 f'best RST at <= its DSP {best["acc"]:.2f}% vs '
                 f'{peft["acc"]:.2f}%: ' +
-                ('**RST >=**' if best['acc'] >= peft['acc'] else
-                 '**RST below**'))
+                ('**RST >=**'
+                 if best['acc'] >= peft['acc'] else '**RST below**'))
             lines.append(f'- {direction}: {method} (DSP '
                          f'{100 * peft["dsp"] / backbone:.2f}%): {verdict}')
     return lines
@@ -250,13 +259,14 @@ def write_table(jsonl: str, out: str) -> str:
         '|---|---|---|---|---|---|---|---|---|'
     ]
     for (direction, method, name), v in means.items():
-        lines.append(
-            f'| {direction} | {method} | {name} | {v["n"]} | '
-            f'{v["acc"]:.2f} ± {v["std"]:.2f} | {v["dsp"]:,.0f} | '
-            f'{100 * v["dsp"] / backbone:.2f}% | {v["bytes"]:,.0f} | '
-            f'{v["seconds"]:.0f} |')
-    lines += ['', f'Targets (means over seeds; backbone {backbone:,} '
-              'parameters, DSP includes the dense task head):', '']
+        lines.append(f'| {direction} | {method} | {name} | {v["n"]} | '
+                     f'{v["acc"]:.2f} ± {v["std"]:.2f} | {v["dsp"]:,.0f} | '
+                     f'{100 * v["dsp"] / backbone:.2f}% | {v["bytes"]:,.0f} | '
+                     f'{v["seconds"]:.0f} |')
+    lines += [
+        '', f'Targets (means over seeds; backbone {backbone:,} '
+        'parameters, DSP includes the dense task head):', ''
+    ]
     lines += target_lines(means, backbone)
     text = '\n'.join(lines) + '\n'
     with open(out, 'w') as f:
@@ -268,18 +278,31 @@ def write_table(jsonl: str, out: str) -> str:
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('mode', choices=['select', 'run', 'table'])
-    parser.add_argument('--directions', nargs='+', default=list(DIRECTIONS),
-                        choices=list(DIRECTIONS))
+    parser.add_argument(
+        '--directions',
+        nargs='+',
+        default=list(DIRECTIONS),
+        choices=list(DIRECTIONS))
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
-    parser.add_argument('--methods', nargs='+', choices=list(CONFIGS),
-                        default=list(CONFIGS))
-    parser.add_argument('--budgets', nargs='+', type=float,
-                        default=[0.005, 0.01, 0.015, 0.02, 0.05],
-                        help='RST densities (mode=budget)')
-    parser.add_argument('--taus', nargs='*', type=float, default=[],
-                        help='RST thresholds (mode=threshold), e.g. 1e-6')
-    parser.add_argument('--iters', type=int, default=200,
-                        help='iterations of each `select` run')
+    parser.add_argument(
+        '--methods', nargs='+', choices=list(CONFIGS), default=list(CONFIGS))
+    parser.add_argument(
+        '--budgets',
+        nargs='+',
+        type=float,
+        default=[0.005, 0.01, 0.015, 0.02, 0.05],
+        help='RST densities (mode=budget)')
+    parser.add_argument(
+        '--taus',
+        nargs='*',
+        type=float,
+        default=[],
+        help='RST thresholds (mode=threshold), e.g. 1e-6')
+    parser.add_argument(
+        '--iters',
+        type=int,
+        default=200,
+        help='iterations of each `select` run')
     return parser.parse_args()
 
 
@@ -290,5 +313,6 @@ if __name__ == '__main__':
     elif args.mode == 'run':
         run_all(args)
     else:
-        write_table(osp.join(ROOT, RESULTS, 'digits_evidence.jsonl'),
-                    osp.join(ROOT, RESULTS, 'digits_evidence.md'))
+        write_table(
+            osp.join(ROOT, RESULTS, 'digits_evidence.jsonl'),
+            osp.join(ROOT, RESULTS, 'digits_evidence.md'))

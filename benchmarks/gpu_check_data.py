@@ -52,15 +52,17 @@ def make_seg(root: str, hw) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('root')
-    parser.add_argument('--quick', action='store_true',
-                        help='tiny images (CPU dry run)')
+    parser.add_argument(
+        '--quick', action='store_true', help='tiny images (CPU dry run)')
     args = parser.parse_args()
     size = QUICK if args.quick else REAL
     start = time.time()
-    n = make_office_home(osp.join(args.root, 'office_home'),
-                         size['office_size'], size['per_class'])
-    print(f'DATA office_home: {n} images, {time.time() - start:.1f}s',
-          flush=True)
+    n = make_office_home(
+        osp.join(args.root, 'office_home'), size['office_size'],
+        size['per_class'])
+    print(
+        f'DATA office_home: {n} images, {time.time() - start:.1f}s',
+        flush=True)
     paths = make_seg(args.root, size['seg_hw'])
     print(f'DATA seg {sorted(paths)} at {size["seg_hw"]}: '
           f'{time.time() - start:.1f}s')

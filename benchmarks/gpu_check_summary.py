@@ -35,12 +35,13 @@ def parse_training_log(text: str) -> dict:
     if mem:
         res['peak_mb'] = max(mem)
     for key in ('loss', 'rst_density'):
-        vals = [v for v in (_value(key, ln) for ln in lines)
-                if v is not None]
+        vals = [v for v in (_value(key, ln) for ln in lines) if v is not None]
         if vals:
             res[key] = vals[-1]
-    errors = [ln.strip() for ln in text.splitlines()
-              if re.match(r'^\s*(\w+\.)*\w*(Error|Exception)\b', ln)]
+    errors = [
+        ln.strip() for ln in text.splitlines()
+        if re.match(r'^\s*(\w+\.)*\w*(Error|Exception)\b', ln)
+    ]
     if errors:
         res['error'] = errors[-1][:200]
     return res
@@ -60,8 +61,9 @@ def rst_row(out: str) -> str:
         return '| rst_step | - | - | no rst_step.json |'
     q = data['quiet']
     thr, bud, copy = (q['RSTHook.project, threshold'],
-                      next(v for k, v in q.items() if 'RSTHook' in k
-                           and 'budget' in k), q['copy_ of all params'])
+                      next(v for k, v in q.items()
+                           if 'RSTHook' in k and 'budget' in k),
+                      q['copy_ of all params'])
     off = q['official style (float masks)']
     return (f'| rst_step ({data["arch"]}, {data["tensors"]} tensors) | '
             f'{thr:.2f} | - | threshold {thr / copy:.2f}x copy_, budget '
@@ -93,10 +95,11 @@ def training_row(result: dict) -> str:
             figs = parse_training_log(f.read())
     except OSError:
         figs = {}
-    notes = [f'rc={rc}', f'wall {result["wall_s"]}s',
-             f'{figs.get("iters", 0)} iters logged']
-    notes += [f'{k}={figs[k]:g}' for k in ('loss', 'rst_density')
-              if k in figs]
+    notes = [
+        f'rc={rc}', f'wall {result["wall_s"]}s',
+        f'{figs.get("iters", 0)} iters logged'
+    ]
+    notes += [f'{k}={figs[k]:g}' for k in ('loss', 'rst_density') if k in figs]
     if rc != 0 and 'error' in figs:
         notes.append(figs['error'])
     ms = f'{figs["ms_iter"]:.0f}' if 'ms_iter' in figs else '-'
@@ -112,8 +115,10 @@ def summarize(out: str, results: List[dict]) -> str:
         rows.append(rst_row(out))
     if 'train_step' in ran:
         rows += train_step_rows(out)
-    rows += [training_row(r) for r in results
-             if r['step'] not in ('rst_step', 'train_step', 'data')]
+    rows += [
+        training_row(r) for r in results
+        if r['step'] not in ('rst_step', 'train_step', 'data')
+    ]
     for r in results:
         if r['step'] == 'data':
             rows.append(f'| data | - | - | rc={r["rc"]}, wall '

@@ -37,9 +37,9 @@ import warnings
 os.environ.setdefault('HF_HUB_OFFLINE', '1')  # random init: never download
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import mmvlpuda  # noqa: F401,E402  (compat fixes before other imports)
 import torch  # noqa: E402
 
+import mmvlpuda.models  # noqa: F401,E402  (registers the models)
 from mmvlpuda.sparse import Patch, PatchStore, make_patch  # noqa: E402
 
 
@@ -120,11 +120,13 @@ def run(model, base_sd, domains, folder, rounds, arch='RN50/random'):
 
     verify()
     methods = {
-        'PatchStore.activate': lambda i: store.activate(keys[i]),
-        'torch.load + load_state_dict': lambda i: model.load_state_dict(
+        'PatchStore.activate':
+        lambda i: store.activate(keys[i]),
+        'torch.load + load_state_dict':
+        lambda i: model.load_state_dict(
             torch.load(ckpts[i], map_location='cpu', weights_only=True)),
-        'load_state_dict from RAM': lambda i: model.load_state_dict(
-            domains[i]),
+        'load_state_dict from RAM':
+        lambda i: model.load_state_dict(domains[i]),
     }
     times = {m: [] for m in methods}
     for _ in range(rounds):
@@ -140,7 +142,10 @@ def run(model, base_sd, domains, folder, rounds, arch='RN50/random'):
             model.load_state_dict(base_sd)
     verify()
     return dict(
-        ms={m: statistics.median(t) * 1e3 for m, t in times.items()},
+        ms={
+            m: statistics.median(t) * 1e3
+            for m, t in times.items()
+        },
         load_ms=statistics.median(load_s) * 1e3,
         verified=n,
         nnz=store.patches[keys[0]].nnz,
@@ -154,11 +159,14 @@ def run(model, base_sd, domains, folder, rounds, arch='RN50/random'):
 
 def nbytes(items):
     """Bytes of tensors or of :class:`SparseEntry`'s tensors."""
-    return sum(
-        t.numel() * t.element_size() for x in items
-        for t in ((x, ) if torch.is_tensor(x) else (
-            x.positions, x.values, x.exact_positions, x.exact_values,
-            x.base_positions, x.base_values)) if t is not None)
+    return sum(t.numel() * t.element_size() for x in items
+               for t in ((x, ) if torch.is_tensor(x) else (x.positions,
+                                                           x.values,
+                                                           x.exact_positions,
+                                                           x.exact_values,
+                                                           x.base_positions,
+                                                           x.base_values))
+               if t is not None)
 
 
 def main():
@@ -201,10 +209,10 @@ def main():
     patch, dense, base = r['patch_bytes'], r['dense_bytes'], r['base_bytes']
     print('| artefact | bytes per domain | total for N | ratio |')
     print('|---|---:|---:|---:|')
-    for name, per, total in (
-            ('sparse patch (Patch.save)', patch / n, patch),
-            ('dense checkpoint (torch.save)', dense / n, dense),
-            ('shared base checkpoint + N patches', None, base + patch)):
+    for name, per, total in (('sparse patch (Patch.save)', patch / n, patch),
+                             ('dense checkpoint (torch.save)', dense / n,
+                              dense), ('shared base checkpoint + N patches',
+                                       None, base + patch)):
         per = '-' if per is None else f'{per:,.0f}'
         print(f'| {name} | {per} | {total:,} | {total / patch:.2f}x |')
     print('\nratio: total bytes / total bytes of the N patches')

@@ -29,9 +29,9 @@ import warnings  # noqa: E402
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import mmvlpuda  # noqa: F401,E402  (compat fixes before other imports)
 import torch  # noqa: E402
 
+import mmvlpuda.models  # noqa: F401,E402  (registers the models)
 from mmvlpuda.sparse import make_patch  # noqa: E402
 from mmvlpuda.sparse.varint import encode_positions  # noqa: E402
 
@@ -66,12 +66,13 @@ def build_base(model_name):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            visual = open_clip.create_model(model_name,
-                                            pretrained=None).visual
+            visual = open_clip.create_model(model_name, pretrained=None).visual
     finally:
         root.setLevel(level)
-    return {n: p.detach().float().contiguous().clone()
-            for n, p in visual.named_parameters()}
+    return {
+        n: p.detach().float().contiguous().clone()
+        for n, p in visual.named_parameters()
+    }
 
 
 @torch.no_grad()
@@ -102,14 +103,20 @@ def log2_binomial(n, k):
 def measure(model_name, base, trained, folder, density):
     rows = {}
     for group in GROUPS:
-        names = [n for n in base
-                 if group == 'all' or group_of(base[n]) == group]
+        names = [
+            n for n in base if group == 'all' or group_of(base[n]) == group
+        ]
         if not names:
             continue
         numel = sum(base[n].numel() for n in names)
         # ours
-        patch = make_patch(trained, base, names=names, value_dtype='float32',
-                           arch=f'{model_name}/random', density=density)
+        patch = make_patch(
+            trained,
+            base,
+            names=names,
+            value_dtype='float32',
+            arch=f'{model_name}/random',
+            density=density)
         path = osp.join(folder, f'{model_name}-{group}.patch')
         patch.save(path)
         ours = osp.getsize(path)
@@ -142,8 +149,8 @@ def measure(model_name, base, trained, folder, density):
             ratio=coo_bytes / ours,
             floor_per=floor_bits / 8 / nnz,
         )
-        rows[group]['over_floor'] = rows[group]['ours_per'] / rows[group][
-            'floor_per']
+        rows[group][
+            'over_floor'] = rows[group]['ours_per'] / rows[group]['floor_per']
     return rows
 
 

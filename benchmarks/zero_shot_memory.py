@@ -61,8 +61,9 @@ def worker(variant: str, arch: str, device: str) -> None:
         kept.to(device)
     held = tensor_bytes(model) + (tensor_bytes(kept) if kept else 0)
     gc.collect()  # steady state after building (build-time peaks are alike)
-    mem = (torch.cuda.memory_allocated() / 2**20 if device.startswith('cuda')
-           else rss_mb() - base)
+    mem = (
+        torch.cuda.memory_allocated() /
+        2**20 if device.startswith('cuda') else rss_mb() - base)
     print(json.dumps(dict(tensor_mb=held / 2**20, process_mb=mem)))
 
 
@@ -84,10 +85,12 @@ def main():
     for arch in args.archs:
         r = measure('released', arch, args.device)
         k = measure('kept', arch, args.device)
-        print(f'| {arch} | {r["tensor_mb"]:.0f} | {k["tensor_mb"]:.0f} | '
-              f'{r["tensor_mb"] / k["tensor_mb"]:.3f}x | '
-              f'{r["process_mb"]:.0f} | {k["process_mb"]:.0f} | '
-              f'{r["process_mb"] / k["process_mb"]:.3f}x |', flush=True)
+        print(
+            f'| {arch} | {r["tensor_mb"]:.0f} | {k["tensor_mb"]:.0f} | '
+            f'{r["tensor_mb"] / k["tensor_mb"]:.3f}x | '
+            f'{r["process_mb"]:.0f} | {k["process_mb"]:.0f} | '
+            f'{r["process_mb"] / k["process_mb"]:.3f}x |',
+            flush=True)
 
 
 if __name__ == '__main__':

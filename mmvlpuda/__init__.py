@@ -1,16 +1,16 @@
 """mmvlpuda: vision-language pre-training for unsupervised domain adaptation
 (CMKD and RST) on OpenMMLab.
 
-Importing the package first installs the compatibility fixes of
-:mod:`mmvlpuda.utils.compat` (``mmcv._ext`` stand-in for mmcv-lite, trusted
-checkpoint loading for mmengine 0.10.7 under torch >= 2.6), then registers
-every module.
+Importing the package imports none of its subpackages and changes nothing
+in other libraries. Modules register when first needed: a config in the
+``mmvlpuda`` scope, or a ``type='mmvlpuda.X'`` from any scope, imports them
+through the registries' ``locations`` (:mod:`mmvlpuda.registry`);
+:func:`mmvlpuda.utils.register_all_modules` imports them all. The
+compatibility fixes of :mod:`mmvlpuda.utils.compat` are applied where they
+are needed (``mmvlpuda.models``/``mmvlpuda.datasets``, the tools) and logged.
+``mmvlpuda.sparse`` (patches, serving) needs torch, numba and safetensors
+only.
 """
-from .utils.compat import apply_all as _apply_compat_fixes
-
-_apply_compat_fixes()
-
-from . import datasets, engine, evaluation, models  # noqa: E402,F401
-from .version import __version__  # noqa: E402
+from .version import __version__
 
 __all__ = ['__version__']

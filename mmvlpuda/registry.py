@@ -27,7 +27,8 @@ from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
 from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
-from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
+from mmengine.registry import \
+    WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
 from mmengine.registry import Registry
 
 __all__ = [
@@ -35,12 +36,8 @@ __all__ = [
     'OPTIMIZERS', 'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
     'PARAM_SCHEDULERS', 'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS', 'MODELS',
     'MODEL_WRAPPERS', 'WEIGHT_INITIALIZERS', 'METRICS', 'EVALUATOR',
-    'VISUALIZERS', 'VISBACKENDS', 'ROOT_HOOKS'
+    'VISUALIZERS', 'VISBACKENDS', 'register_deprecated_root_hook'
 ]
-
-# Root of every hook registry: hooks that must work in *any* mm config
-# (e.g. RSTHook with default_scope='mmseg') are registered here too.
-ROOT_HOOKS = MMENGINE_HOOKS
 
 RUNNERS = Registry(
     'runner', parent=MMENGINE_RUNNERS, locations=['mmvlpuda.engine'])
@@ -77,7 +74,8 @@ DATA_SAMPLERS = Registry(
     locations=['mmvlpuda.datasets'])
 TRANSFORMS = Registry(
     'transform', parent=MMENGINE_TRANSFORMS, locations=['mmvlpuda.datasets'])
-MODELS = Registry('model', parent=MMENGINE_MODELS, locations=['mmvlpuda.models'])
+MODELS = Registry(
+    'model', parent=MMENGINE_MODELS, locations=['mmvlpuda.models'])
 MODEL_WRAPPERS = Registry(
     'model_wrapper',
     parent=MMENGINE_MODEL_WRAPPERS,
@@ -91,10 +89,39 @@ METRICS = Registry(
 EVALUATOR = Registry(
     'evaluator', parent=MMENGINE_EVALUATOR, locations=['mmvlpuda.evaluation'])
 VISUALIZERS = Registry(
-    'visualizer',
-    parent=MMENGINE_VISUALIZERS,
-    locations=['mmvlpuda.utils'])
+    'visualizer', parent=MMENGINE_VISUALIZERS, locations=['mmvlpuda.utils'])
 VISBACKENDS = Registry(
-    'vis_backend',
-    parent=MMENGINE_VISBACKENDS,
-    locations=['mmvlpuda.utils'])
+    'vis_backend', parent=MMENGINE_VISBACKENDS, locations=['mmvlpuda.utils'])
+
+
+def register_deprecated_root_hook(cls: type) -> type:
+    """Keep a bare ``type='<Name>'`` working under any default scope, with
+    a :class:`DeprecationWarning`.
+
+    Earlier versions registered ``RSTHook`` and ``NonFiniteLossHook`` in
+    mmengine's root hook registry so that the bare name resolved in mmseg /
+    mmpretrain configs. mmvlpuda hooks now live in mmvlpuda's registry only
+    and are written ``type='mmvlpuda.<Name>'`` from any scope; the root
+    registry gets this warning subclass instead, so old configs still run
+    (under ``default_scope='mmvlpuda'`` the bare name finds the real class).
+
+    Args:
+        cls (type): the hook class registered in :data:`HOOKS`.
+
+    Returns:
+        type: the deprecated alias registered in mmengine's root registry.
+    """
+    import warnings
+
+    def __init__(self, *args, **kwargs):
+        warnings.warn(
+            f"type='{cls.__name__}' outside the mmvlpuda scope is "
+            f"deprecated: write type='mmvlpuda.{cls.__name__}'",
+            DeprecationWarning,
+            stacklevel=2)
+        cls.__init__(self, *args, **kwargs)
+
+    alias = type(cls.__name__, (cls, ),
+                 dict(__init__=__init__, __module__=cls.__module__))
+    MMENGINE_HOOKS.register_module(name=cls.__name__, module=alias)
+    return alias

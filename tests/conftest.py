@@ -10,14 +10,21 @@ from mmengine import DefaultScope  # noqa: E402
 from mmengine.logging import MessageHub, MMLogger  # noqa: E402
 from mmengine.visualization import Visualizer  # noqa: E402
 
+from mmvlpuda.utils.compat import require_mmcv_ops  # noqa: E402
+
+# with mmcv-lite, before any test module imports mmseg/mmdet (what the
+# configs' custom_imports of mmvlpuda.models/datasets do for a Runner)
+require_mmcv_ops()
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 @pytest.fixture(scope='session', autouse=True)
 def mmvlpuda_scope():
-    """Import mmvlpuda (compat fixes + registration) and set its scope."""
-    import mmvlpuda  # noqa: F401
-    from mmvlpuda.utils import register_all_modules
+    """Register mmvlpuda, set its scope and apply the runtime fixes the
+    tools apply (tests drive the Runner as tools/train.py does)."""
+    from mmvlpuda.utils import apply_runtime_fixes, register_all_modules
+    apply_runtime_fixes()
     register_all_modules(init_default_scope=True)
     yield
 

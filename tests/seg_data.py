@@ -39,12 +39,12 @@ RARE_TOP = 28  # first row of the rare blocks
 CITYSCAPES_SPLITS = dict(
     train=(('aachen', 2), ('bochum', 2)), val=(('frankfurt', 2), ))
 GTA_NUM = 8  # image GTA_NUM (the last) holds all rare classes
-ACDC_SEQS = dict(fog='GOPR0475', night='GOPR0351', rain='GOPR0400',
-                 snow='GOPR0122')
+ACDC_SEQS = dict(
+    fog='GOPR0475', night='GOPR0351', rain='GOPR0400', snow='GOPR0122')
 ACDC_SPLITS = dict(train=2, val=1)  # frames per condition
 #: number of samples per (tree, split)
-COUNTS = dict(cityscapes=dict(train=4, val=2), gta=GTA_NUM,
-              acdc=dict(train=8, val=4))
+COUNTS = dict(
+    cityscapes=dict(train=4, val=2), gta=GTA_NUM, acdc=dict(train=8, val=4))
 
 # train id -> a Cityscapes label id (255 -> 0 'unlabeled')
 _TRAIN_TO_ID = np.zeros(256, dtype=np.uint8)
@@ -88,9 +88,10 @@ def make_cityscapes(root: str, rng) -> str:
                 stem = f'{city}_{i:06d}_000019'
                 rare = RARE_CLASSES if (split, city, i) == ('train', 'bochum',
                                                             1) else ()
-                _pair(rng, f'{root}/leftImg8bit/{split}/{city}/'
-                      f'{stem}_leftImg8bit.png', f'{root}/gtFine/{split}/'
-                      f'{city}/{stem}_gtFine_labelTrainIds.png', rare)
+                _pair(
+                    rng, f'{root}/leftImg8bit/{split}/{city}/'
+                    f'{stem}_leftImg8bit.png', f'{root}/gtFine/{split}/'
+                    f'{city}/{stem}_gtFine_labelTrainIds.png', rare)
     write_rcs_stats(root, 'gtFine/train', '_gtFine_labelTrainIds.png')
     return root
 
@@ -98,8 +99,9 @@ def make_cityscapes(root: str, rng) -> str:
 def make_gta(root: str, rng) -> str:
     """GTA tree: raw label ids -> train ids (converter) + RCS statistics."""
     for i in range(1, GTA_NUM + 1):
-        _save(rng.integers(0, 255, (H, W, 3), dtype=np.uint8),
-              f'{root}/images/{i:05d}.png')
+        _save(
+            rng.integers(0, 255, (H, W, 3), dtype=np.uint8),
+            f'{root}/images/{i:05d}.png')
         ids = _TRAIN_TO_ID[make_label(RARE_CLASSES if i == GTA_NUM else ())]
         ids[0, :4] = (1, 4, 34, 6)  # ego vehicle, static, ... -> 255
         _save(ids, f'{root}/labels/{i:05d}.png', palette=i % 2 == 0)
@@ -120,8 +122,7 @@ def make_acdc(root: str, flat_root: str, rng) -> None:
                 for base, sub in ((root, f'{cond}/{split}/{seq}/'),
                                   (flat_root, f'{split}/')):
                     _save(img, f'{base}/rgb_anon/{sub}{stem}_rgb_anon.png')
-                    _save(label,
-                          f'{base}/gt/{sub}{stem}_gt_labelTrainIds.png')
+                    _save(label, f'{base}/gt/{sub}{stem}_gt_labelTrainIds.png')
 
 
 def make_seg_trees(root: str, seed: int = 0) -> dict:
@@ -146,8 +147,8 @@ def make_seg_trees(root: str, seed: int = 0) -> dict:
 # DeepLab-V2 on ResNet-V1c-18 (512 output channels), 32 px crops
 TINY_DLV2 = {
     'resnet.depth': 18,
-    'model.model.pretrained': None,
-    'model.model.decode_head.in_channels': 512,
+    'segmentor.pretrained': None,
+    'segmentor.decode_head.in_channels': 512,
     'model.pseudo_weight_ignore_top': 2,
     'model.pseudo_weight_ignore_bottom': 4,
     'crop_size': (32, 32),

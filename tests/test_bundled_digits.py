@@ -6,9 +6,9 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from mmengine.registry import init_default_scope
 
 import mmvlpuda  # noqa: F401  (registers modules, compat fixes)
-from mmengine.registry import init_default_scope
 from mmvlpuda.registry import DATASETS
 
 SIZE = 32
@@ -127,7 +127,8 @@ def test_labels_cover_all_ten_digits(domain, mnist, uci):
         labels = [label for _, label in samples(ds)]
         assert all(isinstance(label, int) for label in labels)
         assert set(labels) == set(range(10)), (domain, split)
-    assert list(splits['all'].metainfo['classes']) == [str(i) for i in range(10)]
+    assert list(
+        splits['all'].metainfo['classes']) == [str(i) for i in range(10)]
     # roughly balanced (each digit has 8-12 % of the samples)
     counts = Counter(label for _, label in samples(splits['all']))
     n = len(splits['all'])
@@ -154,8 +155,8 @@ def test_pipeline_packs_inputs_and_labels(uci):
 @pytest.mark.parametrize('domain,total', [('mnist', 5000), ('uci', 1797)])
 def test_train_test_partition_the_whole_set(domain, total, mnist, uci):
     splits = mnist if domain == 'mnist' else uci
-    all_k, train_k, test_k = (keys(splits[s]) for s in ('all', 'train',
-                                                        'test'))
+    all_k, train_k, test_k = (
+        keys(splits[s]) for s in ('all', 'train', 'test'))
     assert len(test_k) == round(0.3 * total)
     assert len(train_k) + len(test_k) == total
     # together exactly the whole set ...
@@ -209,14 +210,15 @@ def ink_extent(grey, thresh=25):
             out.append(0.)
             continue
         out.append(
-            max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1) /
-            img.shape[0])
+            max(ys.max() - ys.min() + 1,
+                xs.max() - xs.min() + 1) / img.shape[0])
     return np.array(out)
 
 
 def test_low_res_mnist_looks_like_uci(mnist, mnist_native, uci):
     low_res, native, target = (grey_stack(mnist['all']),
-                               grey_stack(mnist_native), grey_stack(uci['all']))
+                               grey_stack(mnist_native),
+                               grey_stack(uci['all']))
 
     # UCI digits fill their frame; so does 'low_res' MNIST, native MNIST
     # keeps its empty margin
@@ -233,15 +235,14 @@ def test_low_res_mnist_looks_like_uci(mnist, mnist_native, uci):
 
 def test_protocol_does_not_change_uci():
     low = build(domain='uci', split='test', image_size=16)
-    native = build(domain='uci', split='test', image_size=16,
-                   protocol='native')
+    native = build(
+        domain='uci', split='test', image_size=16, protocol='native')
     assert keys(low) == keys(native)
 
 
 def test_protocols_keep_labels_and_order(mnist, mnist_native):
-    assert [label for _, label in samples(mnist['all'])] == [
-        label for _, label in samples(mnist_native)
-    ]
+    assert [label for _, label in samples(mnist['all'])
+            ] == [label for _, label in samples(mnist_native)]
 
 
 # ---------------------------------------------------------------- errors

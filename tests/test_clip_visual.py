@@ -65,18 +65,30 @@ def test_local_weight_file_is_loaded(tmp_path):
     ref = open_clip.create_model('mmvlpuda-tiny-rn')
     path = tmp_path / 'tiny.pt'
     torch.save(ref.state_dict(), path)
-    backbone = CLIPVisualBackbone(arch='mmvlpuda-tiny-rn',
-                                  pretrained=str(path), quick_gelu=False)
+    backbone = CLIPVisualBackbone(
+        arch='mmvlpuda-tiny-rn', pretrained=str(path), quick_gelu=False)
     for k, v in ref.visual.state_dict().items():
         assert torch.equal(backbone.visual.state_dict()[k], v), k
 
 
 def test_json_model_config_path(tmp_path):
-    cfg = {'embed_dim': 16,
-           'vision_cfg': {'image_size': 32, 'layers': 1, 'width': 32,
-                          'head_width': 16, 'patch_size': 16},
-           'text_cfg': {'context_length': 77, 'vocab_size': 49408,
-                        'width': 16, 'heads': 1, 'layers': 1}}
+    cfg = {
+        'embed_dim': 16,
+        'vision_cfg': {
+            'image_size': 32,
+            'layers': 1,
+            'width': 32,
+            'head_width': 16,
+            'patch_size': 16
+        },
+        'text_cfg': {
+            'context_length': 77,
+            'vocab_size': 49408,
+            'width': 16,
+            'heads': 1,
+            'layers': 1
+        }
+    }
     path = tmp_path / 'my-tiny-vit.json'
     path.write_text(json.dumps(cfg))
     backbone = CLIPVisualBackbone(arch=str(path))
@@ -96,10 +108,10 @@ def test_quick_gelu_follows_openai_weights():
 @pytest.mark.parametrize('kwargs,exc,needle', [
     (dict(arch='RN5000'), KeyError, "'RN5000'"),
     (dict(arch='/nope/cfg.json'), FileNotFoundError, '/nope/cfg.json'),
-    (dict(arch='mmvlpuda-tiny-rn', pretrained='/nope/w.pt'),
-     FileNotFoundError, '/nope/w.pt'),
-    (dict(arch='mmvlpuda-tiny-rn', pretrained='w.safetensors'),
-     FileNotFoundError, 'w.safetensors'),
+    (dict(arch='mmvlpuda-tiny-rn',
+          pretrained='/nope/w.pt'), FileNotFoundError, '/nope/w.pt'),
+    (dict(arch='mmvlpuda-tiny-rn',
+          pretrained='w.safetensors'), FileNotFoundError, 'w.safetensors'),
 ])
 def test_bad_arch_or_weights_one_line_errors(kwargs, exc, needle):
     with pytest.raises(exc) as err:
@@ -161,8 +173,9 @@ def _write_openai_archive(model, path):
         warnings.simplefilter('ignore')
         traced = torch.jit.trace_module(
             model,
-            dict(encode_image=(torch.ones(1, 3, size, size), ),
-                 encode_text=(torch.zeros(1, 77, dtype=torch.int), )),
+            dict(
+                encode_image=(torch.ones(1, 3, size, size), ),
+                encode_text=(torch.zeros(1, 77, dtype=torch.int), )),
             check_trace=False)
         for p in traced.parameters():
             if p.ndim >= 2:
@@ -237,10 +250,10 @@ def test_openai_archive_gives_quickgelu_backbone_and_text_teacher(tmp_path):
         _round_fp16(_tiny_clip(arch, quick_gelu=True)), tmp_path / 'RN50.pt')
     classes = ['back pack', 'bike', 'bookcase']
     auto = TextZeroShotHead(classes, arch=arch, pretrained=archive)
-    quick = TextZeroShotHead(classes, arch=arch, pretrained=archive,
-                             quick_gelu=True)
-    gelu = TextZeroShotHead(classes, arch=arch, pretrained=archive,
-                            quick_gelu=False)
+    quick = TextZeroShotHead(
+        classes, arch=arch, pretrained=archive, quick_gelu=True)
+    gelu = TextZeroShotHead(
+        classes, arch=arch, pretrained=archive, quick_gelu=False)
     assert torch.equal(auto.text_features, quick.text_features)
     assert not torch.allclose(auto.text_features, gelu.text_features)
 
@@ -249,8 +262,8 @@ def test_openai_archive_gives_quickgelu_backbone_and_text_teacher(tmp_path):
         _round_fp16(_tiny_clip(vit, quick_gelu=True)), tmp_path / 'ViT.pt')
     backbone = CLIPVisualBackbone(arch=vit, pretrained=vit_archive)
     assert _activations(backbone) == {'QuickGELU'}
-    explicit = CLIPVisualBackbone(arch=vit, pretrained=vit_archive,
-                                  quick_gelu=True)
+    explicit = CLIPVisualBackbone(
+        arch=vit, pretrained=vit_archive, quick_gelu=True)
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(backbone(x), explicit(x))
@@ -282,8 +295,8 @@ def test_gelu_archive_is_detected(tmp_path):
     assert weights_quick_gelu(archive) is False
     model = create_open_clip(arch, archive)
     assert _activations(model) == {'GELU'}
-    for got, want in zip(_outputs(model, arch),
-                         _outputs(_round_fp16(ref), arch)):
+    for got, want in zip(
+            _outputs(model, arch), _outputs(_round_fp16(ref), arch)):
         assert torch.equal(got, want)
 
 
@@ -315,6 +328,6 @@ def test_quick_gelu_is_an_explicit_config_option():
 
     from conftest import REPO_ROOT
     cfg = Config.fromfile(
-        osp.join(REPO_ROOT, 'configs/_base_/models/cmkd_clip_rn50.py'))
+        osp.join(REPO_ROOT, 'configs/_base_/models/cmkd_clip.py'))
     assert 'quick_gelu' in cfg.model.backbone
     assert cfg.model.backbone.quick_gelu is None

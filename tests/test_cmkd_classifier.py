@@ -13,17 +13,22 @@ def _cfg(**overrides):
         type='CMKDClassifier',
         backbone=dict(type='CLIPVisualBackbone', arch='mmvlpuda-tiny-rn'),
         task_head=dict(type='TaskHead'),
-        text_head=dict(type='TextZeroShotHead', classnames=CLASSES,
-                       templates=['a photo of a {}.']))
+        text_head=dict(
+            type='TextZeroShotHead',
+            classnames=CLASSES,
+            templates=['a photo of a {}.']))
     cfg.update(overrides)
     return cfg
 
 
 def _branch(n, labels=True):
-    samples = [DataSample().set_gt_label(i % 3) if labels else DataSample()
-               for i in range(n)]
-    return dict(inputs=torch.randint(0, 256, (n, 3, 64, 64)).float(),
-                data_samples=samples)
+    samples = [
+        DataSample().set_gt_label(i % 3) if labels else DataSample()
+        for i in range(n)
+    ]
+    return dict(
+        inputs=torch.randint(0, 256, (n, 3, 64, 64)).float(),
+        data_samples=samples)
 
 
 def _set_iter(it):
@@ -41,8 +46,10 @@ def test_loss_terms_logged_and_all_finite(model):
     data = model.data_preprocessor(
         dict(source=_branch(4), target=_branch(6, labels=False)), True)
     losses = model(**data, mode='loss')
-    assert set(losses) == {'loss_cls', 'loss_task', 'loss_distill',
-                           'loss_reg_src', 'loss_reg_tgt', 'alpha'}
+    assert set(losses) == {
+        'loss_cls', 'loss_task', 'loss_distill', 'loss_reg_src',
+        'loss_reg_tgt', 'alpha'
+    }
     assert all(torch.isfinite(v) for v in losses.values())
     assert 0. <= losses['alpha'].item() <= 1.
     assert not losses['alpha'].requires_grad
@@ -72,9 +79,11 @@ def test_backward_reaches_backbone_and_head(model):
 
 
 def test_source_only_has_only_classification_loss():
-    model = MODELS.build(_cfg(cmkd_loss=None, text_head=None,
-                              task_head=dict(type='TaskHead',
-                                             num_classes=3)))
+    model = MODELS.build(
+        _cfg(
+            cmkd_loss=None,
+            text_head=None,
+            task_head=dict(type='TaskHead', num_classes=3)))
     data = model.data_preprocessor(
         dict(source=_branch(4), target=_branch(4, labels=False)), True)
     assert set(model(**data, mode='loss')) == {'loss_cls'}
@@ -82,8 +91,8 @@ def test_source_only_has_only_classification_loss():
 
 def test_text_tower_not_in_state_dict(model):
     keys = list(model.state_dict())
-    assert keys and all(k.startswith(('backbone.visual.', 'task_head.'))
-                        for k in keys)
+    assert keys and all(
+        k.startswith(('backbone.visual.', 'task_head.')) for k in keys)
     n_params = sum(p.numel() for p in model.parameters())
     n_expected = sum(p.numel() for p in model.backbone.parameters()) + sum(
         p.numel() for p in model.task_head.parameters())
@@ -135,8 +144,10 @@ FM = dict(type='FixMatchLoss', weight=0.5, threshold=0.0)
 def _fm_batch(model, n_s=4, n_t=5):
     torch.manual_seed(1)
     return model.data_preprocessor(
-        dict(source=_branch(n_s), target=_branch(n_t, labels=False),
-             target_strong=_branch(n_t, labels=False)), True)
+        dict(
+            source=_branch(n_s),
+            target=_branch(n_t, labels=False),
+            target_strong=_branch(n_t, labels=False)), True)
 
 
 def test_fixmatch_uses_both_heads_weak_views_as_pseudo_labels():
@@ -160,8 +171,10 @@ def test_fixmatch_uses_both_heads_weak_views_as_pseudo_labels():
     # recompute the views exactly like the model (one backbone pass)
     n_s, n_t = 4, 5
     feats = model.extract_feat(
-        torch.cat([data['source']['inputs'], data['target']['inputs'],
-                   data['target_strong']['inputs']]))
+        torch.cat([
+            data['source']['inputs'], data['target']['inputs'],
+            data['target_strong']['inputs']
+        ]))
     f_t, f_ts = feats[n_s:n_s + n_t], feats[n_s + n_t:]
     model.task_head(feats[:n_s])  # keep the head call order (BN1d)
     p_task, p_text, z_task, z_text = seen['args']
@@ -187,8 +200,10 @@ def test_fixmatch_backward_reaches_backbone():
     model = MODELS.build(_cfg(fixmatch_loss=FM, cmkd_loss=None))
     data = _fm_batch(model)
     losses = model(**data, mode='loss')
-    assert set(losses) == {'loss_cls', 'loss_fm_task', 'loss_fm_text',
-                           'fm_mask_task', 'fm_mask_text'}
+    assert set(losses) == {
+        'loss_cls', 'loss_fm_task', 'loss_fm_text', 'fm_mask_task',
+        'fm_mask_text'
+    }
     model.zero_grad()
     losses['loss_fm_text'].backward()
     grads = [p.grad for p in model.backbone.parameters() if p.requires_grad]
@@ -202,8 +217,12 @@ def test_fixmatch_needs_strong_view_and_text_head():
     with pytest.raises(ValueError, match='target_strong'):
         model(**data, mode='loss')
     with pytest.raises(ValueError, match='model.text_head'):
-        MODELS.build(_cfg(fixmatch_loss=FM, cmkd_loss=None, text_head=None,
-                          task_head=dict(type='TaskHead', num_classes=3)))
+        MODELS.build(
+            _cfg(
+                fixmatch_loss=FM,
+                cmkd_loss=None,
+                text_head=None,
+                task_head=dict(type='TaskHead', num_classes=3)))
 
 
 def test_strong_view_is_ignored_without_fixmatch(model):
@@ -214,7 +233,10 @@ def test_strong_view_is_ignored_without_fixmatch(model):
 
 def test_label_set_restricts_fixmatch_pseudo_labels():
     torch.manual_seed(0)
-    model = MODELS.build(_cfg(fixmatch_loss=FM))
+    model = MODELS.build(
+        _cfg(
+            fixmatch_loss=FM,
+            partial_set=dict(cls_weight=1., transfer_weight=1.)))
     data = _fm_batch(model)
     seen = {}
     fm_forward = model.fixmatch_loss.forward
@@ -233,8 +255,9 @@ def test_label_set_restricts_fixmatch_pseudo_labels():
 def test_partial_set_weights_cls_and_transfer_terms():
     torch.manual_seed(0)
     model = MODELS.build(
-        _cfg(fixmatch_loss=FM,
-             partial_set=dict(cls_weight=0.5, transfer_weight=0.1)))
+        _cfg(
+            fixmatch_loss=FM,
+            partial_set=dict(cls_weight=0.5, transfer_weight=0.1)))
     assert model.partial_set == dict(cls_weight=0.5, transfer_weight=0.1)
     _set_iter(10000)
     data = _fm_batch(model)
@@ -246,8 +269,8 @@ def test_partial_set_weights_cls_and_transfer_terms():
     for key in plain:
         factor = 0.5 if key == 'loss_cls' else \
             0.1 if key.startswith('loss_') else 1.
-        assert torch.allclose(weighted[key], factor * plain[key],
-                              atol=1e-6), key
+        assert torch.allclose(
+            weighted[key], factor * plain[key], atol=1e-6), key
     # default weights are the paper's
     model = MODELS.build(_cfg(partial_set=dict()))
     assert model.partial_set == dict(cls_weight=0.5, transfer_weight=0.1)
@@ -255,7 +278,10 @@ def test_partial_set_weights_cls_and_transfer_terms():
         MODELS.build(_cfg(partial_set=dict(cls_weigth=0.5)))
 
 
-def test_label_set_restricts_cmkd_target_terms(model):
+def test_label_set_restricts_cmkd_target_terms():
+    torch.manual_seed(0)
+    model = MODELS.build(
+        _cfg(partial_set=dict(cls_weight=1., transfer_weight=1.)))
     _set_iter(10000)
     data = model.data_preprocessor(
         dict(source=_branch(4), target=_branch(6, labels=False)), True)
@@ -266,8 +292,8 @@ def test_label_set_restricts_cmkd_target_terms(model):
     assert not torch.allclose(part['loss_task'], full['loss_task'])
 
 
-@pytest.mark.parametrize('label_set', [None, [0, 2]],
-                         ids=['all_classes', 'partial_set'])
+@pytest.mark.parametrize(
+    'label_set', [None, [0, 2]], ids=['all_classes', 'partial_set'])
 def test_training_step_makes_no_host_sync(label_set):
     """``train_step`` of CMKD + FixMatch (+ partial set) enqueues its work
     without reading the device: no ``.item()``/``bool()``/``.tolist()``,
@@ -281,15 +307,35 @@ def test_training_step_makes_no_host_sync(label_set):
 
     from mmvlpuda.utils.host_sync import HostSyncCounter
     torch.manual_seed(0)
-    model = MODELS.build(_cfg(fixmatch_loss=FM,
-                              partial_set=dict() if label_set else None))
+    model = MODELS.build(
+        _cfg(fixmatch_loss=FM, partial_set=dict() if label_set else None))
     model.label_set = label_set
-    optim = build_optim_wrapper(model, dict(
-        optimizer=dict(type='SGD', lr=0.01, momentum=0.9)))
-    data = dict(source=_branch(4), target=_branch(4, labels=False),
-                target_strong=_branch(4, labels=False))
+    optim = build_optim_wrapper(
+        model, dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)))
+    data = dict(
+        source=_branch(4),
+        target=_branch(4, labels=False),
+        target_strong=_branch(4, labels=False))
     model.train_step(copy.copy(data), optim)  # warm-up (cached indices)
     with HostSyncCounter() as syncs:
         log_vars = model.train_step(copy.copy(data), optim)
     assert syncs.calls == {}, syncs.calls
     assert {'loss', 'alpha', 'fm_mask_task'} <= set(log_vars)
+
+
+def test_label_set_is_model_state():
+    """The kept classes of partial-set DA are the buffer ``class_mask``:
+    saved and restored with the weights; only partial-set models have it."""
+    torch.manual_seed(0)
+    model = MODELS.build(_cfg(partial_set=dict()))
+    assert model.label_set is None and bool(model.class_mask.all())
+    model.label_set = [0, 2]
+    state = model.state_dict()
+    assert state['class_mask'].tolist() == [True, False, True]
+    other = MODELS.build(_cfg(partial_set=dict()))
+    other.load_state_dict(state)
+    assert other.label_set == [0, 2]
+    plain = MODELS.build(_cfg())
+    assert 'class_mask' not in plain.state_dict()
+    with pytest.raises(ValueError, match='model.partial_set'):
+        plain.label_set = [0]

@@ -112,11 +112,12 @@ def test_upstream_variant_hand_computed():
     assert out['alpha'].tolist() == pytest.approx([1., ALPHA_UP_1], **TOL)
 
     # student: column sums S = [3/4, 3/4, 1/2]
-    gib_h0 = 1 - ((1 / 2)**2 / (3 / 4) + (1 / 4)**2 / (3 / 4) +
-                  (1 / 4)**2 / (1 / 2))
-    gib_h1 = 1 - ((1 / 4)**2 / (3 / 4) + (1 / 2)**2 / (3 / 4) +
-                  (1 / 4)**2 / (1 / 2))
-    assert gib_h0 == pytest.approx(11 / 24) and gib_h1 == pytest.approx(11 / 24)
+    gib_h0 = 1 - ((1 / 2)**2 / (3 / 4) + (1 / 4)**2 / (3 / 4) + (1 / 4)**2 /
+                  (1 / 2))
+    gib_h1 = 1 - ((1 / 4)**2 / (3 / 4) + (1 / 2)**2 / (3 / 4) + (1 / 4)**2 /
+                  (1 / 2))
+    assert gib_h0 == pytest.approx(11 / 24) and gib_h1 == pytest.approx(
+        11 / 24)
     # mixture: rows [1/2, 1/4, 1/4] and [3/16, 10/16, 3/16],
     #          S = [11/16, 14/16, 7/16]
     gib_m0 = 1 - ((1 / 2)**2 / (11 / 16) + (1 / 4)**2 / (14 / 16) +
@@ -124,10 +125,8 @@ def test_upstream_variant_hand_computed():
     gib_m1 = 1 - ((3 / 16)**2 / (11 / 16) + (10 / 16)**2 / (14 / 16) +
                   (3 / 16)**2 / (7 / 16))
     # teacher: rows [1/2, 1/4, 1/4] and [1/8, 3/4, 1/8], S = [5/8, 1, 3/8]
-    gib_g0 = 1 - ((1 / 2)**2 / (5 / 8) + (1 / 4)**2 / 1 + (1 / 4)**2 /
-                  (3 / 8))
-    gib_g1 = 1 - ((1 / 8)**2 / (5 / 8) + (3 / 4)**2 / 1 + (1 / 8)**2 /
-                  (3 / 8))
+    gib_g0 = 1 - ((1 / 2)**2 / (5 / 8) + (1 / 4)**2 / 1 + (1 / 4)**2 / (3 / 8))
+    gib_g1 = 1 - ((1 / 8)**2 / (5 / 8) + (3 / 4)**2 / 1 + (1 / 8)**2 / (3 / 8))
 
     a0, a1 = 1., ALPHA_UP_1
     # batch SUM (not mean) in the upstream variant
@@ -154,8 +153,9 @@ def test_variants_differ_on_same_input():
 
 def test_paper_variant_label_set_hand_computed():
     lt, tt, ts, ys = _inputs()
-    out = CMKDLoss('paper', L1, L2, L3, ramp_iters=T)(
-        lt, tt, ts, ys, T, label_set=[0, 1])
+    out = CMKDLoss(
+        'paper', L1, L2, L3, ramp_iters=T)(
+            lt, tt, ts, ys, T, label_set=[0, 1])
     # alpha still from the full (3-class) distributions
     assert out['alpha'].tolist() == pytest.approx([1., ALPHA_PAPER_1], **TOL)
 
@@ -181,8 +181,9 @@ def test_paper_variant_label_set_hand_computed():
 def test_upstream_variant_label_set_hand_computed():
     lt, tt, ts, ys = _inputs()
     full = CMKDLoss('upstream', L1, L2, L3, ramp_iters=T)(lt, tt, ts, ys, T)
-    out = CMKDLoss('upstream', L1, L2, L3, ramp_iters=T)(
-        lt, tt, ts, ys, T, label_set=[1, 2])
+    out = CMKDLoss(
+        'upstream', L1, L2, L3, ramp_iters=T)(
+            lt, tt, ts, ys, T, label_set=[1, 2])
     assert out['alpha'].tolist() == pytest.approx([1., ALPHA_UP_1], **TOL)
     assert torch.allclose(out['alpha'], full['alpha'])
 
@@ -235,7 +236,9 @@ def _reference(variant, lt, tt, ts, ys, cur_iter, label_set, T_):
 
     def gini(P, w):
         if variant == 'paper':
-            vals = [wi * (1 - sum(v * v for v in row)) for wi, row in zip(w, P)]
+            vals = [
+                wi * (1 - sum(v * v for v in row)) for wi, row in zip(w, P)
+            ]
             return sum(vals) / len(vals)
         S = [sum(row[c] for row in P) for c in range(len(P[0]))]
         return sum(wi * (1 - sum(v * v / s for v, s in zip(row, S)))
@@ -269,13 +272,18 @@ def test_matches_python_reference_on_random_inputs(variant, label_set,
     ts = [[rng.gauss(0, 2) for _ in range(c)] for _ in range(3)]
     ys = [rng.randrange(c) for _ in range(3)]
     exp = _reference(variant, lt, tt, ts, ys, cur_iter, label_set, T)
-    out = CMKDLoss(variant, L1, L2, L3, ramp_iters=T)(
-        torch.tensor(lt), torch.tensor(tt), torch.tensor(ts),
-        torch.tensor(ys), cur_iter, label_set=label_set)
+    out = CMKDLoss(
+        variant, L1, L2, L3, ramp_iters=T)(
+            torch.tensor(lt),
+            torch.tensor(tt),
+            torch.tensor(ts),
+            torch.tensor(ys),
+            cur_iter,
+            label_set=label_set)
     for k in ('loss_task', 'loss_distill', 'loss_reg_src', 'loss_reg_tgt'):
         assert _val(out[k]) == pytest.approx(exp[k], rel=1e-4, abs=1e-6), k
-    assert out['alpha'].tolist() == pytest.approx(exp['alpha'], rel=1e-4,
-                                                  abs=1e-6)
+    assert out['alpha'].tolist() == pytest.approx(
+        exp['alpha'], rel=1e-4, abs=1e-6)
 
 
 # ---------------------------------------------------------------------------
@@ -303,8 +311,9 @@ def test_alpha_is_one_when_student_equals_teacher(variant):
     lt = torch.randn(6, 5, generator=g) * 3
     # a per-row constant shift leaves the softmax unchanged
     tt = lt + torch.arange(6.).unsqueeze(1)
-    out = CMKDLoss(variant, ramp_iters=T)(lt, tt, torch.randn(2, 5),
-                                          torch.tensor([0, 1]), T)
+    out = CMKDLoss(
+        variant, ramp_iters=T)(lt, tt, torch.randn(2, 5), torch.tensor([0, 1]),
+                               T)
     assert torch.allclose(out['alpha'], torch.ones(6), atol=1e-5)
     # alpha == 1 -> nothing is distilled
     assert _val(out['loss_distill']) == pytest.approx(0., abs=1e-6)
@@ -407,7 +416,11 @@ def test_stop_gradients_into_teacher(variant):
     assert not out['alpha'].requires_grad
 
 
-def _manual_terms(variant, lt, tt, detach_alpha=True, detach_colsum=True,
+def _manual_terms(variant,
+                  lt,
+                  tt,
+                  detach_alpha=True,
+                  detach_colsum=True,
                   detach_teacher_in_mix=True):
     """Torch re-implementation with switchable stop-gradients (used only to
     compare autograd gradients)."""
@@ -437,12 +450,12 @@ def test_gradients_match_stopped_reference(variant):
     lt, tt, ts, ys = _random_inputs(seed=3, n=5, c=4)
     out = CMKDLoss(variant, L1, L2, L3, ramp_iters=T)(lt, tt, ts, ys, T)
     task, distill, tgt = _manual_terms(variant, lt, tt)
-    assert torch.allclose(_grad(out['loss_task'], lt), _grad(task, lt),
-                          atol=1e-6)
-    assert torch.allclose(_grad(out['loss_distill'], lt),
-                          _grad(distill, lt), atol=1e-6)
-    assert torch.allclose(_grad(out['loss_reg_tgt'], tt), _grad(tgt, tt),
-                          atol=1e-6)
+    assert torch.allclose(
+        _grad(out['loss_task'], lt), _grad(task, lt), atol=1e-6)
+    assert torch.allclose(
+        _grad(out['loss_distill'], lt), _grad(distill, lt), atol=1e-6)
+    assert torch.allclose(
+        _grad(out['loss_reg_tgt'], tt), _grad(tgt, tt), atol=1e-6)
 
 
 def test_upstream_column_sums_are_detached():
@@ -476,8 +489,8 @@ def _gi_of_teacher(variant, classes, n_cls=5, margin=30.):
     tt = torch.full((B, n_cls), 0.)
     tt[torch.arange(B), torch.tensor(classes)] = margin  # near one-hot
     loss = CMKDLoss(variant, 1., 1., 1., ramp_iters=T)
-    out = loss(torch.zeros(B, n_cls), tt, torch.zeros(1, n_cls),
-               torch.tensor([0]), T)
+    out = loss(
+        torch.zeros(B, n_cls), tt, torch.zeros(1, n_cls), torch.tensor([0]), T)
     return _val(out['loss_reg_tgt']) / R_T
 
 
@@ -501,8 +514,7 @@ def test_upstream_gini_counts_distinct_classes():
 
 def test_paper_gini_ignores_batch_diversity():
     assert _gi_of_teacher('paper', [0] * 4) == pytest.approx(0., abs=1e-3)
-    assert _gi_of_teacher('paper', [0, 1, 2, 3]) == pytest.approx(0.,
-                                                                  abs=1e-3)
+    assert _gi_of_teacher('paper', [0, 1, 2, 3]) == pytest.approx(0., abs=1e-3)
 
 
 # ---------------------------------------------------------------------------

@@ -12,8 +12,12 @@ from conftest import REPO_ROOT
 
 def _run(code: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=REPO_ROOT, PYTHONWARNINGS='default')
-    return subprocess.run([sys.executable, '-c', code], capture_output=True,
-                          text=True, env=env, cwd=REPO_ROOT, timeout=300)
+    return subprocess.run([sys.executable, '-c', code],
+                          capture_output=True,
+                          text=True,
+                          env=env,
+                          cwd=REPO_ROOT,
+                          timeout=300)
 
 
 def _full_mmcv_installed() -> bool:
@@ -23,7 +27,7 @@ def _full_mmcv_installed() -> bool:
 
 @pytest.mark.skipif(_full_mmcv_installed(), reason='full mmcv: no stand-in')
 def test_standin_lets_mmseg_mmdet_import_and_warns_once():
-    res = _run('import mmvlpuda, mmvlpuda.utils.compat as c\n'
+    res = _run('import mmvlpuda.models, mmvlpuda.utils.compat as c\n'
                'import mmseg.models, mmdet.models\n'
                'c.install_mmcv_ext_standin()\n'
                'import importlib; importlib.reload(c)\n'
@@ -60,8 +64,9 @@ def test_full_mmcv_is_left_alone():
 
     import mmvlpuda.utils.compat as compat
     assert compat.install_mmcv_ext_standin() is False
-    keep = nms(torch.tensor([[0., 0., 2., 2.], [0., 0., 2., 2.1]]),
-               torch.tensor([0.9, 0.8]), 0.5)[1]
+    keep = nms(
+        torch.tensor([[0., 0., 2., 2.], [0., 0., 2., 2.1]]),
+        torch.tensor([0.9, 0.8]), 0.5)[1]
     assert keep.tolist() == [0]
 
 
@@ -74,8 +79,14 @@ def test_mmengine_checkpoint_with_message_hub_loads(tmp_path):
     path = tmp_path / 'ckpt.pth'
     buf = HistoryBuffer()
     buf.update(1.5)
-    torch.save({'state_dict': {'w': torch.ones(2)}, 'hub': buf,
-                'arr': np.arange(3)}, path)
+    torch.save(
+        {
+            'state_dict': {
+                'w': torch.ones(2)
+            },
+            'hub': buf,
+            'arr': np.arange(3)
+        }, path)
     with pytest.raises(Exception):
         torch.load(path)  # what mmengine 0.10.7 would call
     ckpt = _load_checkpoint(str(path), map_location='cpu')
@@ -93,16 +104,23 @@ def test_mmpretrain_models_import():
 def _msda_inputs():
     from mmcv.ops import MultiScaleDeformableAttention
     torch.manual_seed(0)
-    attn = MultiScaleDeformableAttention(embed_dims=16, num_heads=2,
-                                         num_levels=2, num_points=2,
-                                         batch_first=True)
+    attn = MultiScaleDeformableAttention(
+        embed_dims=16,
+        num_heads=2,
+        num_levels=2,
+        num_points=2,
+        batch_first=True)
     shapes = torch.tensor([[4, 4], [2, 2]])
     value = torch.randn(1, 20, 16)
     query = torch.randn(1, 5, 16)
     ref = torch.rand(1, 5, 2, 2)
     start = torch.tensor([0, 16])
-    return attn, dict(query=query, value=value, reference_points=ref,
-                      spatial_shapes=shapes, level_start_index=start)
+    return attn, dict(
+        query=query,
+        value=value,
+        reference_points=ref,
+        spatial_shapes=shapes,
+        level_start_index=start)
 
 
 @pytest.fixture
@@ -114,8 +132,7 @@ def gpu_like_msda(monkeypatch):
 
     import mmvlpuda.utils.compat as compat
     monkeypatch.setattr(msda, 'IS_CUDA_AVAILABLE', True)
-    monkeypatch.delattr(msda, '__mmvlpuda_pytorch_fallback__',
-                        raising=False)
+    monkeypatch.delattr(msda, '__mmvlpuda_pytorch_fallback__', raising=False)
     monkeypatch.setattr(torch.Tensor, 'is_cuda', property(lambda t: True))
     calls, logged = [], []
     real = msda.multi_scale_deformable_attn_pytorch
@@ -159,8 +176,9 @@ def test_msda_dispatch_left_alone_outside_mmcv_2_1_lite(
 
 
 def test_msda_dispatch_untouched_on_a_cpu_machine():
-    """Importing mmvlpuda where CUDA is absent changes nothing, silently."""
-    res = _run('import mmvlpuda\n'
+    """Importing mmvlpuda's models where CUDA is absent changes nothing in
+    the dispatch, silently."""
+    res = _run('import mmvlpuda.models\n'
                'import mmcv.ops.multi_scale_deform_attn as m\n'
                "print(m.IS_CUDA_AVAILABLE, hasattr(m, "
                "'__mmvlpuda_pytorch_fallback__'))\n")
@@ -171,16 +189,54 @@ def test_msda_dispatch_untouched_on_a_cpu_machine():
 
 
 @pytest.mark.skipif(_full_mmcv_installed(), reason='full mmcv: no stand-in')
-def test_importing_mmvlpuda_on_a_cuda_machine_applies_it_and_logs_once():
-    """As on a GPU box: mmcv sees CUDA at import, mmvlpuda's import points
-    the dispatch at the PyTorch path, with one log line."""
+def test_importing_mmvlpuda_models_on_a_cuda_machine_applies_it_once():
+    """As on a GPU box: mmcv sees CUDA at import, importing mmvlpuda's
+    models points the dispatch at the PyTorch path, with one log line."""
     res = _run('import mmengine.device as d\n'
                'd.is_cuda_available = lambda: True  # what mmcv asks\n'
-               'import mmvlpuda, mmvlpuda.utils.compat as c\n'
+               'import mmvlpuda.models, mmvlpuda.utils.compat as c\n'
                'import mmcv.ops.multi_scale_deform_attn as m\n'
-               'c.apply_all(); c.use_msda_pytorch_fallback()\n'
+               'c.apply_runtime_fixes(); c.use_msda_pytorch_fallback()\n'
                'print(m.IS_CUDA_AVAILABLE)\n')
     assert res.returncode == 0, res.stderr
     assert res.stdout.split()[-1] == 'False'
     out = res.stdout + res.stderr
     assert out.count('multi_scale_deformable_attn_pytorch') == 1, out
+
+
+# ------------------------------------------- nothing behind the user's back
+def test_importing_mmvlpuda_changes_no_other_library():
+    """``import mmvlpuda`` (and the serving path ``mmvlpuda.sparse``)
+    imports no OpenMMLab library, patches nothing and installs no
+    stand-in."""
+    res = _run('import sys\n'
+               'import mmvlpuda, mmvlpuda.sparse\n'
+               "heavy = ('mmengine', 'mmcv', 'mmseg', 'mmdet', 'mmpretrain',"
+               " 'peft', 'open_clip', 'transformers', 'timm')\n"
+               "print(sorted({m.split('.')[0] for m in sys.modules} & "
+               'set(heavy)))\n'
+               'import mmengine.runner.checkpoint as ck, torch\n'
+               'print(ck.torch is torch)\n')
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split('\n')[:2] == ['[]', 'True']
+    assert 'mmvlpuda' not in res.stderr
+
+
+def test_mmpretrain_models_import_without_mmvlpuda():
+    """An mmpretrain script that never imports mmvlpuda still works in the
+    environment setup.py resolves (transformers < 4.52 pinned there)."""
+    res = _run('import mmpretrain.models\n'
+               'from mmpretrain.registry import MODELS\n'
+               "print(MODELS.get('ImageClassifier') is not None)\n")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip().endswith('True')
+
+
+def test_runtime_fixes_are_version_gated(monkeypatch):
+    """The mmengine fixes act only on mmengine <= 0.10.7."""
+    import mmengine
+
+    import mmvlpuda.utils.compat as compat
+    monkeypatch.setattr(mmengine, '__version__', '0.10.8')
+    assert compat.patch_mmengine_checkpoint_loading() is False
+    assert compat.patch_mmengine_cpu_dist_init() is False

@@ -6,7 +6,8 @@ import pytest
 from mmengine.config import Config
 
 import mmvlpuda  # noqa: F401  (installs compatibility shims)
-from mmvlpuda.utils.config_refs import load_config, resolve_cfg_refs
+from mmvlpuda.utils.config_refs import (ConfigReferenceError, check_resolved,
+                                        load_config, resolve_cfg_refs)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OFFICEHOME_RN50 = os.path.join(REPO, 'configs', 'cmkd', 'officehome_rn50.py')
@@ -16,12 +17,12 @@ OFFICE_HOME_CLASSES = [
     'Calculator', 'Calendar', 'Candles', 'Chair', 'Clipboards', 'Computer',
     'Couch', 'Curtains', 'Desk_Lamp', 'Drill', 'Eraser', 'Exit_Sign', 'Fan',
     'File_Cabinet', 'Flipflops', 'Flowers', 'Folder', 'Fork', 'Glasses',
-    'Hammer', 'Helmet', 'Kettle', 'Keyboard', 'Knives', 'Lamp_Shade',
-    'Laptop', 'Marker', 'Monitor', 'Mop', 'Mouse', 'Mug', 'Notebook', 'Oven',
-    'Pan', 'Paper_Clip', 'Pen', 'Pencil', 'Postit_Notes', 'Printer',
-    'Push_Pin', 'Radio', 'Refrigerator', 'Ruler', 'Scissors', 'Screwdriver',
-    'Shelf', 'Sink', 'Sneakers', 'Soda', 'Speaker', 'Spoon', 'TV', 'Table',
-    'Telephone', 'ToothBrush', 'Toys', 'Trash_Can', 'Webcam'
+    'Hammer', 'Helmet', 'Kettle', 'Keyboard', 'Knives', 'Lamp_Shade', 'Laptop',
+    'Marker', 'Monitor', 'Mop', 'Mouse', 'Mug', 'Notebook', 'Oven', 'Pan',
+    'Paper_Clip', 'Pen', 'Pencil', 'Postit_Notes', 'Printer', 'Push_Pin',
+    'Radio', 'Refrigerator', 'Ruler', 'Scissors', 'Screwdriver', 'Shelf',
+    'Sink', 'Sneakers', 'Soda', 'Speaker', 'Spoon', 'TV', 'Table', 'Telephone',
+    'ToothBrush', 'Toys', 'Trash_Can', 'Webcam'
 ]
 
 
@@ -29,13 +30,14 @@ OFFICE_HOME_CLASSES = [
 # resolve_cfg_refs
 # ---------------------------------------------------------------------------
 def test_docstring_example():
-    cfg = Config(dict(data_root='data/oh', dataset=dict(data_root='${data_root}')))
+    cfg = Config(
+        dict(data_root='data/oh', dataset=dict(data_root='${data_root}')))
     assert resolve_cfg_refs(cfg).dataset.data_root == 'data/oh'
 
 
 def test_whole_string_ref_keeps_list_type():
-    cfg = Config(dict(classes=['cat', 'dog'],
-                      head=dict(classnames='${classes}')))
+    cfg = Config(
+        dict(classes=['cat', 'dog'], head=dict(classnames='${classes}')))
     out = resolve_cfg_refs(cfg)
     assert isinstance(out.head.classnames, list)
     assert out.head.classnames == ['cat', 'dog']
@@ -50,15 +52,20 @@ def test_whole_string_ref_keeps_scalar_and_tuple_types(value):
 
 
 def test_whole_string_ref_to_dict():
-    cfg = Config(dict(norm=dict(type='BN', eps=1e-5), head=dict(norm='${norm}')))
+    cfg = Config(
+        dict(norm=dict(type='BN', eps=1e-5), head=dict(norm='${norm}')))
     out = resolve_cfg_refs(cfg)
     assert out.head.norm.type == 'BN'
     assert out.head.norm.eps == 1e-5
 
 
 def test_embedded_refs_are_formatted_into_strings():
-    cfg = Config(dict(root='data/oh', src='Art', n=3,
-                      d=dict(path='${root}/${src}/images', tag='n=${n}')))
+    cfg = Config(
+        dict(
+            root='data/oh',
+            src='Art',
+            n=3,
+            d=dict(path='${root}/${src}/images', tag='n=${n}')))
     out = resolve_cfg_refs(cfg)
     assert out.d.path == 'data/oh/Art/images'
     assert out.d.tag == 'n=3'
@@ -66,29 +73,46 @@ def test_embedded_refs_are_formatted_into_strings():
 
 
 def test_strings_without_refs_are_untouched():
-    cfg = Config(dict(root='r', d=dict(a='plain', b='$root', c='{root}',
-                                       e='${ root }', f=5)))
+    cfg = Config(
+        dict(
+            root='r',
+            d=dict(
+                a='plain',
+                b='$root',
+                c='{root}',
+                e='a photo of a {}.',
+                g='$ {root}',
+                h='{{root}}',
+                f=5)))
     out = resolve_cfg_refs(cfg)
     assert out.d.a == 'plain'
     assert out.d.b == '$root'
     assert out.d.c == '{root}'
-    assert out.d.e == '${ root }'  # not a valid reference name
+    assert out.d.e == 'a photo of a {}.'
+    assert out.d.g == '$ {root}'
+    assert out.d.h == '{{root}}'
     assert out.d.f == 5
 
 
 def test_nested_dict_and_list_resolution():
-    cfg = Config(dict(
-        root='/data',
-        dom='Clipart',
-        classes=['a', 'b', 'c'],
-        loader=dict(dataset=dict(
-            type='UDADataset',
-            source=dict(data_root='${root}', domain='${dom}',
+    cfg = Config(
+        dict(
+            root='/data',
+            dom='Clipart',
+            classes=['a', 'b', 'c'],
+            loader=dict(
+                dataset=dict(
+                    type='UDADataset',
+                    source=dict(
+                        data_root='${root}',
+                        domain='${dom}',
                         classes='${classes}'),
-            pipeline=[dict(type='Load', prefix='${root}/img'),
-                      ['${dom}', dict(deep='${dom}')]],
-            pair=('${dom}', 'x-${dom}'))),
-        top_list=['${root}', dict(c='${classes}')]))
+                    pipeline=[
+                        dict(type='Load', prefix='${root}/img'),
+                        ['${dom}', dict(deep='${dom}')]
+                    ],
+                    pair=('${dom}', 'x-${dom}'))),
+            top_list=['${root}', dict(c='${classes}')]))
     out = resolve_cfg_refs(cfg)
     ds = out.loader.dataset
     assert ds.source.data_root == '/data'
@@ -114,8 +138,11 @@ def test_resolves_in_place_and_returns_cfg():
 
 
 def test_resolved_list_is_not_shared_between_uses():
-    cfg = Config(dict(classes=['a', 'b'], h1=dict(c='${classes}'),
-                      h2=dict(c='${classes}')))
+    cfg = Config(
+        dict(
+            classes=['a', 'b'],
+            h1=dict(c='${classes}'),
+            h2=dict(c='${classes}')))
     out = resolve_cfg_refs(cfg)
     out.h1.c.append('z')
     assert out.h2.c == ['a', 'b']
@@ -136,6 +163,116 @@ def test_missing_key_raises_keyerror_naming_reference_and_path():
     msg = exc.value.args[0]
     assert '${nope}' in msg
     assert 'a.b[1]' in msg
+
+
+def test_missing_key_message_is_one_plain_line():
+    cfg = Config(
+        dict(train_dataloader=dict(dataset=dict(data_root='${data_root}'))))
+    with pytest.raises(ConfigReferenceError) as exc:
+        resolve_cfg_refs(cfg)
+    # str() is the message itself, not KeyError's quoted repr
+    assert str(
+        exc.value) == ("config key '${data_root}' referenced by "
+                       'train_dataloader.dataset.data_root is not defined')
+    assert isinstance(exc.value, KeyError)
+
+
+def test_missing_key_never_becomes_a_path():
+    """The error comes from resolving, before any dataset joins the
+    literal reference into a path."""
+    cfg = Config(
+        dict(
+            source_domain='Art',
+            dataset=dict(img_dir='${data_root}/${source_domain}')))
+    with pytest.raises(
+            ConfigReferenceError,
+            match=r"'\$\{data_root\}' referenced by "
+            r'dataset\.img_dir is not defined'):
+        resolve_cfg_refs(cfg)
+
+
+@pytest.mark.parametrize('text, key', [
+    ('${ root }', ' root '),
+    ('${root }/x', 'root '),
+    ('${a.b}', 'a.b'),
+    ('${data-root}', 'data-root'),
+    ('${}', ''),
+])
+def test_malformed_reference_fails_loudly(text, key):
+    """Strings that look like a reference but name no top-level key are
+    errors too, never kept as literal values."""
+    cfg = Config(dict(root='r', d=dict(x=['ok', text])))
+    with pytest.raises(ConfigReferenceError) as exc:
+        resolve_cfg_refs(cfg)
+    msg = str(exc.value)
+    assert f"config key '${{{key}}}' referenced by d.x[1] is not defined" \
+        in msg
+    assert '\n' not in msg
+
+
+def test_malformed_reference_hints_at_the_key():
+    cfg = Config(dict(root='r', d=dict(x='${ root }')))
+    with pytest.raises(ConfigReferenceError, match=r"did you mean '\$\{root"):
+        resolve_cfg_refs(cfg)
+
+
+def test_reference_built_by_substitution_is_an_error():
+    """Substitution is single-pass: a reference assembled from the
+    substituted text is not resolved again, and is not left in place."""
+    cfg = Config(dict(dollar='$', c='x', d=dict(v='${dollar}{c}')))
+    with pytest.raises(ConfigReferenceError, match='is not resolved'):
+        resolve_cfg_refs(cfg)
+
+
+def test_check_resolved_on_unresolved_config(tmp_path):
+    """``Config.fromfile`` alone leaves references in place;
+    ``check_resolved`` names the first one and how to resolve it."""
+    path = tmp_path / 'cfg.py'
+    path.write_text("data_root = 'data/x'\n"
+                    "dataset = dict(root='${data_root}', n='${nope}')\n")
+    cfg = Config.fromfile(str(path))
+    with pytest.raises(
+            ConfigReferenceError,
+            match=r'dataset\.root is not resolved \(load the '
+            'config with mmvlpuda.utils.load_config'):
+        check_resolved(cfg)
+    del cfg.dataset['root']
+    with pytest.raises(
+            ConfigReferenceError, match=r'dataset\.n is not defined'):
+        check_resolved(cfg)
+    cfg.dataset.n = 'n'
+    assert check_resolved(cfg) is cfg
+
+
+def test_mmengine_substitutions_are_not_references(tmp_path, monkeypatch):
+    """mmengine's own ``{{_base_.xxx}}`` and ``{{$NAME:default}}`` are
+    substituted by ``Config.fromfile``; they are not ``${key}`` references
+    and never trip the check."""
+    monkeypatch.setenv('MMVLPUDA_TEST_ROOT', '/env/root')
+    (tmp_path / 'base.py').write_text('crop = 32\n')
+    path = tmp_path / 'cfg.py'
+    path.write_text("_base_ = ['./base.py']\n"
+                    "root = '{{$MMVLPUDA_TEST_ROOT:/default}}'\n"
+                    'size = {{_base_.crop}}\n'
+                    "dataset = dict(root='${root}', size='${size}')\n")
+    cfg = load_config(str(path))
+    assert cfg.dataset.root == '/env/root'
+    assert cfg.dataset.size == 32
+
+
+def test_load_config_option_with_missing_reference(tmp_path):
+    """A ``--cfg-options`` value may hold a reference; an undefined one is
+    the same one-line error."""
+    path = tmp_path / 'cfg.py'
+    path.write_text("data_root = 'data/x'\n"
+                    "dataset = dict(root='${data_root}')\n")
+    cfg = load_config(str(path), {'dataset.root': '${data_root}/sub'})
+    assert cfg.dataset.root == 'data/x/sub'
+    with pytest.raises(
+            ConfigReferenceError,
+            match=r"'\$\{dataroot\}' referenced by dataset\.root "
+            'is not defined'):
+        load_config(str(path), {'dataset.root': '${dataroot}'})
 
 
 def test_missing_key_in_embedded_ref_names_path():

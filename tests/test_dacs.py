@@ -1,12 +1,14 @@
 """DACS self-training segmentor (mmvlpuda.models.segmentors.dacs)."""
 import os.path as osp
+import warnings
 from unittest import mock
 
 import pytest
 import torch
-from torch.nn.modules.batchnorm import _BatchNorm
+from mmengine.logging import MessageHub
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from conftest import REPO_ROOT
 from mmvlpuda.models.segmentors.dacs import (downscale_label_ratio,
@@ -17,6 +19,12 @@ from mmvlpuda.utils import load_config
 from seg_data import TINY_DLV2
 
 SIZE = 32
+
+
+def at_iter(iteration: int) -> None:
+    """Set the runner's clock the segmentors read (``current_iter``), as
+    mmengine's loop does before each training iteration."""
+    MessageHub.get_current_instance().update_info('iter', iteration)
 
 
 def build(config='gta2cs_dlv2_finetune', **options):
@@ -33,10 +41,11 @@ def packed(n, labeled=True, seed=0, size=SIZE):
     g = torch.Generator().manual_seed(seed)
     inputs, samples = [], []
     for _ in range(n):
-        inputs.append(torch.randint(0, 256, (3, size, size), generator=g,
-                                    dtype=torch.uint8))
-        sample = SegDataSample(metainfo=dict(
-            img_shape=(size, size), ori_shape=(size, size)))
+        inputs.append(
+            torch.randint(
+                0, 256, (3, size, size), generator=g, dtype=torch.uint8))
+        sample = SegDataSample(
+            metainfo=dict(img_shape=(size, size), ori_shape=(size, size)))
         if labeled:
             label = torch.zeros(1, size, size, dtype=torch.long)
             label[:, :, size // 2:] = 13  # two classes: road | car
@@ -47,8 +56,9 @@ def packed(n, labeled=True, seed=0, size=SIZE):
 
 
 def batch(model, n=2, size=SIZE):
-    data = dict(source=packed(n, size=size),
-                target=packed(n, labeled=False, seed=1, size=size))
+    data = dict(
+        source=packed(n, size=size),
+        target=packed(n, labeled=False, seed=1, size=size))
     return model.data_preprocessor(data, True)
 
 
@@ -63,9 +73,12 @@ def dacs():
 
 def test_losses_and_only_the_student_gets_gradients():
     model = build()
+    at_iter(0)
     losses = model(**batch(model), mode='loss')
-    assert {'src.decode.loss_ce', 'mix.decode.loss_ce',
-            'src.loss_imnet_feat_dist', 'pseudo_weight'} <= set(losses)
+    assert {
+        'src.decode.loss_ce', 'mix.decode.loss_ce', 'src.loss_imnet_feat_dist',
+        'pseudo_weight'
+    } <= set(losses)
     assert 0. <= float(losses['pseudo_weight']) <= 1.
     sum(v for k, v in losses.items() if 'loss' in k).backward()
     assert all(p.grad is None for p in model.ema_model.parameters())
@@ -78,18 +91,20 @@ def test_ema_teacher_follows_daformer_rule():
     model = build()
     opt = torch.optim.SGD(model.model.parameters(), lr=0.1)
     data = batch(model)
+    at_iter(0)
     model(**data, mode='loss')  # iteration 0: teacher := student
-    assert int(model.local_iter) == 1
     student0 = params(model.model)
     for n, p in model.ema_model.named_parameters():
         assert torch.equal(p, student0[n]), n
     # iteration 1 (momentum 0.5) sees the unchanged student, then a real
     # step moves the student; iteration 2 uses min(1 - 1/3, 0.999) = 2/3
+    at_iter(1)
     losses = model(**batch(model), mode='loss')
     sum(v for k, v in losses.items() if 'loss' in k).backward()
     opt.step()
     teacher1 = params(model.ema_model)
     student1 = params(model.model)
+    at_iter(2)
     model(**data, mode='loss')
     for n, p in model.ema_model.named_parameters():
         expected = 2 / 3 * teacher1[n] + 1 / 3 * student1[n]
@@ -106,7 +121,57 @@ def test_plain_mmseg_checkpoint_loads_into_student_and_teacher():
     # a UDA checkpoint (prefixed keys) loads as it is
     again = build()
     again.load_state_dict(model.state_dict())
-    assert torch.equal(again.local_iter, model.local_iter)
+    for n, v in model.state_dict().items():
+        assert torch.equal(again.state_dict()[n], v), n
+
+
+def test_iteration_is_the_runners_and_old_counters_are_ignored():
+    """The EMA warm-up and the iteration-0 copies follow mmengine's
+    ``iter`` (restored by ``--resume``); DACS keeps no counter of its own,
+    and the ``local_iter`` buffer of older checkpoints loads (strictly)
+    and is dropped."""
+    model = build()
+    assert not any('local_iter' in k for k in model.state_dict())
+    old = dict(model.state_dict(), local_iter=torch.tensor(1234))
+    model.load_state_dict(old, strict=True)
+    assert 'local_iter' in old  # the caller's dict is left as it was
+    with torch.no_grad():  # teacher != student
+        for p in model.ema_model.parameters():
+            p.add_(1.)
+    teacher = params(model.ema_model)
+    at_iter(5)  # a resumed run: no copy, momentum min(1 - 1/6, 0.999)
+    model(**batch(model), mode='loss')
+    student = params(model.model)
+    for n, p in model.ema_model.named_parameters():
+        expected = 5 / 6 * teacher[n] + 1 / 6 * student[n]
+        assert torch.allclose(p, expected, atol=1e-6), n
+
+
+def test_alpha_is_a_deprecated_name_of_ema_momentum():
+    cfg = load_config(
+        osp.join(REPO_ROOT, 'configs', 'seg', 'gta2cs_dlv2_finetune.py'),
+        dict(TINY_DLV2, **{'model.imnet_feature_dist_lambda': 0.})).model
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', DeprecationWarning)
+        assert MODELS.build(cfg).ema_momentum == 0.999
+    with pytest.raises(
+            TypeError,
+            match='both `ema_momentum` and its '
+            'deprecated name `alpha`'):
+        MODELS.build(dict(cfg, alpha=0.9))
+    cfg.pop('ema_momentum')
+    with pytest.warns(
+            DeprecationWarning,
+            match='DACS: `alpha` is deprecated, use '
+            '`ema_momentum`'):
+        model = MODELS.build(dict(cfg, alpha=0.9))
+    assert model.ema_momentum == 0.9 and not hasattr(model, 'alpha')
+
+
+def test_pixel_weights_and_mask_classification_are_explicit(dacs):
+    """DLV2Head declares ``supports_seg_weight``; it is no mask-
+    classification head (pseudo_label.is_mask_classification)."""
+    assert dacs.pixel_weights and not dacs.mask_classification
 
 
 def test_classmix_pastes_source_labels_and_weights(dacs):
@@ -116,14 +181,13 @@ def test_classmix_pastes_source_labels_and_weights(dacs):
     data = batch(dacs)
     target_labels = torch.full((2, SIZE, SIZE), 7, dtype=torch.long)
     weight = torch.full((2, SIZE, SIZE), 0.25)
-    src = torch.stack([s.gt_sem_seg.data[0]
-                       for s in data['source']['data_samples']])
+    src = torch.stack(
+        [s.gt_sem_seg.data[0] for s in data['source']['data_samples']])
     pasted = torch.zeros(2, SIZE, SIZE, dtype=torch.bool)
     torch.manual_seed(0)
     for _ in range(6):
-        images, mixed_weight, mixed = dacs.mix(data['source'],
-                                               data['target'], weight,
-                                               target_labels)
+        images, mixed_weight, mixed = dacs.mix(data['source'], data['target'],
+                                               weight, target_labels)
         from_source = mixed_weight == 1.
         assert torch.equal(mixed[from_source], src[from_source])
         assert torch.all(mixed[~from_source] == 7)
@@ -196,6 +260,7 @@ def test_feature_distance_reuses_the_source_features():
     bn = next(m for m in model.model.backbone.modules()
               if isinstance(m, _BatchNorm))
     for step in range(2):
+        at_iter(step)
         tracked = int(bn.num_batches_tracked)
         with _counted(model.model.backbone) as student, \
                 _counted(model.imnet_model.backbone) as imnet, \
@@ -213,19 +278,21 @@ def test_feature_distance_value_and_gradient_unchanged_by_reuse():
     the batch statistics either way)."""
     model = build()
     data = batch(model)
+    at_iter(0)
     model(**data, mode='loss')  # iteration 0: ImageNet model := student
     with torch.no_grad():  # make the student differ from the ImageNet copy
         for p in model.model.backbone.parameters():
             p.add_(0.01 * torch.randn_like(p))
-    params = [p for p in model.model.backbone.parameters()
-              if p.requires_grad]
+    params = [p for p in model.model.backbone.parameters() if p.requires_grad]
+    at_iter(1)
     reused = model(**data, mode='loss')['src.loss_imnet_feat_dist']
     inputs = data['source']['inputs']
     samples = data['source']['data_samples']
-    separate = model._imnet_feature_loss(
-        inputs, samples, model.model.extract_feat(inputs)[-1])
+    separate = model._imnet_feature_loss(inputs, samples,
+                                         model.model.extract_feat(inputs)[-1])
     assert float(reused) > 0
     assert torch.allclose(reused, separate, rtol=1e-5, atol=0)
-    for g_new, g_old in zip(torch.autograd.grad(reused, params),
-                            torch.autograd.grad(separate, params)):
+    for g_new, g_old in zip(
+            torch.autograd.grad(reused, params),
+            torch.autograd.grad(separate, params)):
         assert torch.allclose(g_new, g_old, rtol=1e-4, atol=1e-9)

@@ -1,19 +1,15 @@
 """DACS / DAFormer transforms: ClassMix masks, one_mix, colour jitter,
-Gaussian blur, strong transform, pseudo-label weight with plcrop and the
-EMA-teacher rule."""
-import copy
+Gaussian blur, strong transform (the EMA teacher and pseudo-labels:
+tests/test_ema.py, tests/test_pseudo_label.py)."""
 import math
 
 import pytest
 import torch
-import torch.nn as nn
 
 import mmvlpuda  # noqa: F401  (installs compatibility shims, registers)
 from mmvlpuda.models.utils import (apply_flags, blur_kernel_size,
                                    class_mix_masks, color_jitter,
-                                   ema_momentum, gaussian_blur, one_mix,
-                                   pseudo_label_and_weight, strong_transform,
-                                   update_ema_)
+                                   gaussian_blur, one_mix, strong_transform)
 
 MEAN = [123.675, 116.28, 103.53]
 STD = [58.395, 57.12, 57.375]
@@ -35,8 +31,8 @@ def _labels():
 
 
 def _imgs(batch_size=2, channels=3, size=16, seed=0):
-    pixels = torch.rand(batch_size, channels, size, size,
-                        generator=_gen(seed)) * 255
+    pixels = torch.rand(
+        batch_size, channels, size, size, generator=_gen(seed)) * 255
     mean = torch.tensor(MEAN[:channels]).view(1, -1, 1, 1)
     std = torch.tensor(STD[:channels]).view(1, -1, 1, 1)
     return (pixels - mean) / std
@@ -88,8 +84,7 @@ def test_class_mix_batch_pool_statistics():
 
 
 @pytest.mark.parametrize('seed', range(5))
-def test_class_mix_per_image_option_chooses_half_of_each_images_classes(
-        seed):
+def test_class_mix_per_image_option_chooses_half_of_each_images_classes(seed):
     labels = _labels()
     masks = class_mix_masks(labels, generator=_gen(seed), per_image=True)
     assert masks.shape == (3, 1, 12, 12) and masks.dtype == torch.float
@@ -107,13 +102,16 @@ def test_class_mix_per_image_option_chooses_half_of_each_images_classes(
 def test_class_mix_is_random_deterministic_and_accepts_b1hw():
     labels = _labels()
     for per_image in (False, True):
-        first = class_mix_masks(labels, generator=_gen(1),
-                                per_image=per_image)
-        assert torch.equal(first, class_mix_masks(
-            labels[:, None], generator=_gen(1), per_image=per_image))
+        first = class_mix_masks(labels, generator=_gen(1), per_image=per_image)
+        assert torch.equal(
+            first,
+            class_mix_masks(
+                labels[:, None], generator=_gen(1), per_image=per_image))
         draws = {
-            tuple(class_mix_masks(labels, generator=_gen(s),
-                                  per_image=per_image)[2, 0, ::2, 0].tolist())
+            tuple(
+                class_mix_masks(
+                    labels, generator=_gen(s),
+                    per_image=per_image)[2, 0, ::2, 0].tolist())
             for s in range(10)
         }
         assert len(draws) > 1
@@ -169,12 +167,16 @@ def test_color_jitter_shape_dtype_and_forced_probability():
 def test_color_jitter_renormalises_and_skips_non_rgb():
     imgs = _imgs()
     # zero strength: identity factors, only the (de)normalisation round trip
-    same = color_jitter(imgs, torch.tensor(MEAN), torch.tensor(STD),
-                        strength=0., probability=0.)
+    same = color_jitter(
+        imgs,
+        torch.tensor(MEAN),
+        torch.tensor(STD),
+        strength=0.,
+        probability=0.)
     assert torch.allclose(same, imgs, atol=1e-4)
     gray = _imgs(channels=1)
-    assert torch.equal(color_jitter(gray, MEAN[:1], STD[:1],
-                                    probability=0.), gray)
+    assert torch.equal(
+        color_jitter(gray, MEAN[:1], STD[:1], probability=0.), gray)
 
 
 # ---------------------------------------------------------------- blur
@@ -232,119 +234,40 @@ def test_jitter_and_blur_are_decided_once_per_batch():
             assert len(set(flags)) == 1, (name, seed, flags)
             outcomes.add(flags[0])
         assert outcomes == {True, False}, name
-    jittered = color_jitter(imgs[:1].expand(4, -1, -1, -1), MEAN, STD,
-                            probability=0., generator=_gen())
+    jittered = color_jitter(
+        imgs[:1].expand(4, -1, -1, -1),
+        MEAN,
+        STD,
+        probability=0.,
+        generator=_gen())
     assert not torch.allclose(jittered[0], jittered[1])  # own factors
-    per_image = {tuple(_changed(imgs, gaussian_blur(imgs, 0.5, _gen(s),
-                                                    per_image=True)))
-                 for s in range(12)}
+    per_image = {
+        tuple(
+            _changed(imgs, gaussian_blur(imgs, 0.5, _gen(s), per_image=True)))
+        for s in range(12)
+    }
     assert any(len(set(f)) == 2 for f in per_image)
 
 
 # ---------------------------------------------------------------- strong
 def test_strong_transform_is_mix_then_jitter_then_blur():
     src, tgt = _imgs(seed=1), _imgs(seed=2)
-    mask = class_mix_masks(torch.randint(0, 4, (2, 16, 16),
-                                         generator=_gen()), generator=_gen())
-    plain = strong_transform(src, tgt, mask, MEAN, STD,
-                             color_jitter_probability=1., blur=False)
+    mask = class_mix_masks(
+        torch.randint(0, 4, (2, 16, 16), generator=_gen()), generator=_gen())
+    plain = strong_transform(
+        src, tgt, mask, MEAN, STD, color_jitter_probability=1., blur=False)
     assert torch.equal(plain, one_mix(mask, src, tgt))
-    strong = strong_transform(src, tgt, mask, MEAN, STD,
-                              color_jitter_probability=0., generator=_gen(4))
+    strong = strong_transform(
+        src,
+        tgt,
+        mask,
+        MEAN,
+        STD,
+        color_jitter_probability=0.,
+        generator=_gen(4))
     g = _gen(4)
     expected = gaussian_blur(
         color_jitter(one_mix(mask, src, tgt), MEAN, STD, 0.2, 0., g),
         generator=g)
     assert strong.shape == src.shape
     assert torch.equal(strong, expected)
-
-
-# ---------------------------------------------------------------- pseudo
-def test_pseudo_label_weight_is_batch_fraction_above_threshold():
-    probs = torch.full((2, 3, 4, 5), 0.1)
-    probs[:, 1] = 0.8  # class 1, not confident
-    probs[0, :, :2] = torch.tensor([0.01, 0.01, 0.98]).view(3, 1, 1)
-    probs[1, :, 0, :2] = torch.tensor([0.016, 0.016, 0.968]).view(3, 1)
-    labels, weight = pseudo_label_and_weight(probs, threshold=0.968)
-    assert labels.dtype == torch.long and labels.shape == (2, 4, 5)
-    assert torch.all(labels[0, :2] == 2) and torch.all(labels[0, 2:] == 1)
-    confident = (10 + 2) / 40  # image 0: 10 px, image 1: 2 px (== τ counts)
-    assert weight.shape == (2, 4, 5) and weight.dtype == torch.float
-    assert torch.allclose(weight, torch.full_like(weight, confident))
-
-
-def test_pseudo_weight_plcrop_rows_are_zero():
-    probs = torch.softmax(torch.randn(2, 4, 10, 6, generator=_gen()), 1)
-    _, full = pseudo_label_and_weight(probs, threshold=0.5)
-    _, cropped = pseudo_label_and_weight(probs, threshold=0.5, ignore_top=2,
-                                         ignore_bottom=3)
-    assert torch.all(cropped[:, :2] == 0) and torch.all(cropped[:, -3:] == 0)
-    assert torch.equal(cropped[:, 2:-3], full[:, 2:-3])
-    assert full.min() > 0
-
-
-# ---------------------------------------------------------------- EMA
-@pytest.mark.parametrize('iteration,alpha,expected', [(0, 0.99, 0.),
-                                                      (1, 0.99, 0.5),
-                                                      (9, 0.99, 0.9),
-                                                      (99, 0.999, 0.99),
-                                                      (5000, 0.99, 0.99)])
-def test_ema_momentum(iteration, alpha, expected):
-    assert ema_momentum(iteration, alpha) == pytest.approx(expected)
-
-
-def _nets():
-    torch.manual_seed(0)
-    student = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
-    student[1].running_mean.fill_(1.)
-    teacher = copy.deepcopy(student)
-    for p in teacher.parameters():
-        p.data.normal_()
-    teacher[1].running_mean.fill_(-5.)
-    teacher[1].num_batches_tracked.fill_(7)
-    return teacher, student
-
-
-def _state(module):
-    return {k: v.clone() for k, v in module.state_dict().items()}
-
-
-def test_update_ema_rule_on_parameters_only():
-    teacher, student = _nets()
-    student_before = _state(student)
-    assert update_ema_(teacher, student, 0, 0.99) == 0.
-    for ema_p, p in zip(teacher.parameters(), student.parameters()):
-        assert torch.equal(ema_p, p)
-
-    for p in student.parameters():
-        p.data.add_(1.)
-    old = [p.clone() for p in teacher.parameters()]
-    assert update_ema_(teacher, student, 1, 0.99) == 0.5
-    for ema_p, o, p in zip(teacher.parameters(), old, student.parameters()):
-        assert torch.allclose(ema_p, 0.5 * o + 0.5 * p)
-
-    old = [p.clone() for p in teacher.parameters()]
-    assert update_ema_(teacher, student, 500, 0.99) == 0.99
-    for ema_p, o, p in zip(teacher.parameters(), old, student.parameters()):
-        assert torch.allclose(ema_p, 0.99 * o + 0.01 * p)
-        assert ema_p.grad_fn is None
-
-    # buffers untouched, student unchanged apart from our own +1
-    assert torch.all(teacher[1].running_mean == -5.)
-    assert teacher[1].num_batches_tracked.item() == 7
-    assert torch.equal(student[1].running_mean,
-                       student_before['1.running_mean'])
-
-
-def test_update_ema_requires_same_structure():
-    teacher, student = _nets()
-    swapped = nn.Sequential(teacher[1], teacher[0])  # same names, new shapes
-    with pytest.raises(AssertionError, match='shape'):
-        update_ema_(swapped, student, 3, 0.99)
-    renamed = nn.Sequential()
-    renamed.add_module('fc', teacher[0])
-    renamed.add_module('bn', teacher[1])
-    with pytest.raises(AssertionError, match='mismatch'):
-        update_ema_(renamed, student, 3, 0.99)
-    with pytest.raises(AssertionError, match='different parameters'):
-        update_ema_(teacher[0], student, 3, 0.99)

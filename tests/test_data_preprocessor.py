@@ -6,13 +6,13 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from mmengine.dataset import pseudo_collate
 from mmengine.model import BaseDataPreprocessor
+from mmengine.registry import init_default_scope
+from mmpretrain.structures import DataSample
 from PIL import Image
 
 import mmvlpuda  # noqa: F401  (registers modules, compat fixes)
-from mmengine.dataset import pseudo_collate
-from mmengine.registry import init_default_scope
-from mmpretrain.structures import DataSample
 from mmvlpuda.registry import DATASETS, MODELS
 
 # OpenAI CLIP statistics (RGB order, [0, 1] scale)
@@ -40,7 +40,8 @@ def images(n, h=6, w=5, seed=0):
 def paired_batch(n_src=2, n_tgt=3, h=6, w=5):
     return {
         'source': {
-            'inputs': images(n_src, h, w, seed=1),
+            'inputs':
+            images(n_src, h, w, seed=1),
             'data_samples':
             [DataSample().set_gt_label(i % 10) for i in range(n_src)],
         },
@@ -89,8 +90,7 @@ def test_data_samples_keep_their_branch_labels():
 
 
 @pytest.mark.parametrize('bgr_channel', [0, 1, 2])
-def test_single_saturated_channel_maps_to_the_swapped_rgb_channel(
-        bgr_channel):
+def test_single_saturated_channel_maps_to_the_swapped_rgb_channel(bgr_channel):
     img = torch.zeros(3, 4, 4, dtype=torch.uint8)
     img[bgr_channel, 1, 2] = 255
     batch = {
@@ -108,8 +108,8 @@ def test_single_saturated_channel_maps_to_the_swapped_rgb_channel(
     for branch in ('source', 'target'):
         pixel = out[branch]['inputs'][0, :, 1, 2].double().numpy()
         expected = -CLIP_MEAN / CLIP_STD
-        expected[rgb_channel] = (255 - CLIP_MEAN[rgb_channel]) / CLIP_STD[
-            rgb_channel]
+        expected[rgb_channel] = (
+            255 - CLIP_MEAN[rgb_channel]) / CLIP_STD[rgb_channel]
         np.testing.assert_allclose(pixel, expected, rtol=1e-5)
         # an untouched pixel is the normalised black everywhere
         np.testing.assert_allclose(
@@ -185,8 +185,9 @@ class RecordingPreprocessor(BaseDataPreprocessor):
 
     def forward(self, data, training=False):
         self.calls.append((len(data['inputs']), training))
-        return dict(inputs=torch.stack(data['inputs']).float() * 0 + 7,
-                    data_samples=data['data_samples'])
+        return dict(
+            inputs=torch.stack(data['inputs']).float() * 0 + 7,
+            data_samples=data['data_samples'])
 
 
 @pytest.mark.parametrize('training', [True, False])

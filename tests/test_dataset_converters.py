@@ -10,14 +10,14 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
-from seg_data import (COMMON_CLASSES, GTA_NUM, H, IGNORE_ROWS, RARE_BLOCK,
-                      RARE_CLASSES, W, make_label)
 
 from conftest import REPO_ROOT
 from mmvlpuda.datasets.seg import (GTA_ID_TO_TRAINID, compute_class_stats,
                                    convert_gta_labels, group_samples_by_class,
                                    load_class_stats, write_rcs_stats)
 from mmvlpuda.datasets.seg.gta import CITYSCAPES_ID_TO_TRAIN_ID
+from seg_data import (COMMON_CLASSES, GTA_NUM, IGNORE_ROWS, RARE_BLOCK,
+                      RARE_CLASSES, H, W, make_label)
 
 TOOLS = osp.join(REPO_ROOT, 'tools', 'dataset_converters')
 
@@ -73,9 +73,8 @@ def test_convert_gta_labels_and_idempotence(tmp_path, palette):
     assert convert_gta_labels(str(tmp_path)) == [dst]  # again: same file
     with open(dst, 'rb') as f:
         assert f.read() == first
-    assert sorted(os.listdir(tmp_path / 'labels')) == [
-        '00001.png', '00001_labelTrainIds.png'
-    ]
+    assert sorted(os.listdir(
+        tmp_path / 'labels')) == ['00001.png', '00001_labelTrainIds.png']
 
 
 def test_convert_gta_labels_errors(tmp_path):
@@ -107,8 +106,10 @@ def test_seg_trees_gta_matches_generator(seg_trees):
 # ------------------------------------------------------------ RCS stats
 def expected_counts(rare):
     label = make_label(rare)
-    return {c: int((label == c).sum()) for c in range(19)
-            if (label == c).any()}
+    return {
+        c: int((label == c).sum())
+        for c in range(19) if (label == c).any()
+    }
 
 
 def test_compute_class_stats(tmp_path):
@@ -119,9 +120,8 @@ def test_compute_class_stats(tmp_path):
         Image.fromarray(make_label(rare)).save(path)
         paths.append(path)
     stats = compute_class_stats(paths, str(tmp_path))
-    assert [s['file'] for s in stats] == [
-        'labels/0_labelTrainIds.png', 'labels/1_labelTrainIds.png'
-    ]
+    assert [s['file'] for s in stats
+            ] == ['labels/0_labelTrainIds.png', 'labels/1_labelTrainIds.png']
     assert {int(k): v for k, v in stats[1].items() if k != 'file'} == \
         expected_counts((17, 18))
     assert stats[1]['17'] == RARE_BLOCK**2
@@ -165,14 +165,17 @@ def test_load_class_stats_errors(tmp_path):
     with pytest.raises(ValueError, match='invalid JSON'):
         load_class_stats(str(tmp_path))
     # samples_with_class.json is derived when absent
-    (tmp_path / 'sample_class_stats.json').write_text(
-        '[{"3": 5, "file": "a.png"}]')
+    (tmp_path /
+     'sample_class_stats.json').write_text('[{"3": 5, "file": "a.png"}]')
     assert load_class_stats(str(tmp_path))[1] == {'3': [['a.png', 5]]}
 
 
 def test_write_rcs_stats_out_dir_and_errors(seg_trees, tmp_path):
-    paths = write_rcs_stats(seg_trees['cityscapes'], 'gtFine/val',
-                            '_gtFine_labelTrainIds.png', out_dir=tmp_path)
+    paths = write_rcs_stats(
+        seg_trees['cityscapes'],
+        'gtFine/val',
+        '_gtFine_labelTrainIds.png',
+        out_dir=tmp_path)
     assert paths == (str(tmp_path / 'sample_class_stats.json'),
                      str(tmp_path / 'samples_with_class.json'))
     with pytest.raises(ValueError) as e:
@@ -185,13 +188,12 @@ def test_rcs_stats_tool_on_cityscapes(seg_trees, capsys):
     root = seg_trees['cityscapes']
     os.remove(osp.join(root, 'sample_class_stats.json'))
     os.remove(osp.join(root, 'samples_with_class.json'))
-    run_tool('rcs_stats.py', root, '--label-dir', 'gtFine/train',
-             '--suffix', '_gtFine_labelTrainIds.png', '--num-classes', 19)
+    run_tool('rcs_stats.py', root, '--label-dir', 'gtFine/train', '--suffix',
+             '_gtFine_labelTrainIds.png', '--num-classes', 19)
     assert 'sample_class_stats.json' in capsys.readouterr().out
     stats, samples = load_class_stats(root)
     assert len(stats) == 4
-    assert all(s['file'].endswith('_gtFine_labelTrainIds.png')
-               for s in stats)
+    assert all(s['file'].endswith('_gtFine_labelTrainIds.png') for s in stats)
     assert set(samples) == {str(c) for c in range(19)}
 
 
@@ -209,12 +211,20 @@ def test_gta_tool_from_a_fresh_process(tmp_path):
         ids = np.full((4, 6), 7, np.uint8)
         ids[0, i] = 26
         write_raw(str(root / 'labels' / f'{i:05d}.png'), ids, i % 2 == 0)
-    cmd = [sys.executable, osp.join(TOOLS, 'gta.py'), str(root), '--nproc',
-           '2']
+    cmd = [
+        sys.executable,
+        osp.join(TOOLS, 'gta.py'),
+        str(root), '--nproc', '2'
+    ]
     env = dict(os.environ, HF_HUB_OFFLINE='1', PYTHONWARNINGS='ignore')
     env.pop('PYTHONPATH', None)
-    res = subprocess.run(cmd, cwd=str(tmp_path), env=env, timeout=300,
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        cmd,
+        cwd=str(tmp_path),
+        env=env,
+        timeout=300,
+        capture_output=True,
+        text=True)
     assert res.returncode == 0, res.stderr[-2000:]
     assert 'converted 3 label files' in res.stdout
     run_tool('gta.py', root)  # again (in-process): same files
@@ -224,9 +234,11 @@ def test_gta_tool_from_a_fresh_process(tmp_path):
     _, train_ids = read(root / 'labels' / '00002_labelTrainIds.png')
     assert train_ids[0, 2] == 13 and train_ids[1, 1] == 0
     stats, samples = load_class_stats(str(root))
-    assert [s['file'] for s in stats] == [
-        f'labels/{i:05d}_labelTrainIds.png' for i in range(1, 4)
-    ]
-    assert stats[0] == {'0': 23, '13': 1,
-                        'file': 'labels/00001_labelTrainIds.png'}
+    assert [s['file'] for s in stats
+            ] == [f'labels/{i:05d}_labelTrainIds.png' for i in range(1, 4)]
+    assert stats[0] == {
+        '0': 23,
+        '13': 1,
+        'file': 'labels/00001_labelTrainIds.png'
+    }
     assert len(samples['13']) == 3

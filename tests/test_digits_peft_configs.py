@@ -26,6 +26,7 @@ from conftest import REPO_ROOT
 from mmvlpuda.datasets import bundled_digits
 from mmvlpuda.models import PEFTBackbone, TimmImageNetBackbone
 from mmvlpuda.registry import MODELS
+from mmvlpuda.sparse import model_dsp
 from mmvlpuda.utils import load_config
 
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'imagenet_cmkd')
@@ -119,7 +120,9 @@ def test_config_is_the_cmkd_recipe_with_a_peft_backbone(name):
     for key in ('optim_wrapper', 'param_scheduler', 'train_cfg',
                 'train_dataloader', 'val_dataloader', 'image_size'):
         assert cfg[key] == base[key], key
-    assert cfg.custom_hooks == base.custom_hooks + [dict(type='PEFTHook')]
+    assert cfg.custom_hooks == base.custom_hooks + [
+        dict(type='mmvlpuda.PEFTHook')
+    ]
 
 
 # trainable sets and ImageNet weights -----------------------------------------
@@ -139,16 +142,18 @@ def test_trainable_set_and_the_imagenet_weights(name, imagenet):
             isinstance(modules[n.rsplit('.', 1)[0]], nn.BatchNorm2d)
             for n in trainable)
     else:
-        keys = ('lora_A', 'lora_B') + (('lora_E', )
-                                       if method == 'adalora' else ())
-        assert trainable == {n for n in params
-                             if any(f'.{k}.' in n for k in keys)}
+        keys = ('lora_A', 'lora_B') + (('lora_E', ) if method == 'adalora' else
+                                       ())
+        assert trainable == {
+            n
+            for n in params if any(f'.{k}.' in n for k in keys)
+        }
         plain = TimmImageNetBackbone()
         adapted = {n.split('.lora_A', 1)[0] for n in params if '.lora_A' in n}
         assert adapted == _conv_names(plain, ADAPTED[method])
         assert len(adapted) == (33 if method == 'lora' else 32)
         assert not any('conv_dw' in n for n in adapted)
-    assert backbone.num_dsp_params() == dsp
+    assert model_dsp(backbone) == dsp
     assert dsp / BACKBONE_PARAMS < 0.06
     # every pretrained tensor (weights, biases, BN statistics) is there and
     # is the ImageNet one
@@ -181,7 +186,8 @@ def test_adapters_start_at_zero_and_equal_the_merged_weights(name):
         out = backbone(x)
         torch.testing.assert_close(out, plain(x), rtol=1e-4, atol=1e-4)
         assert not torch.allclose(
-            out, TimmImageNetBackbone(checkpoint=WEIGHTS).eval()(x))
+            out,
+            TimmImageNetBackbone(checkpoint=WEIGHTS).eval()(x))
 
 
 def test_depthwise_and_same_padding_convs_are_not_supported_by_peft():
@@ -193,14 +199,17 @@ def test_depthwise_and_same_padding_convs_are_not_supported_by_peft():
     with pytest.raises(ValueError, match='divisible by groups'), \
             warnings.catch_warnings():
         warnings.filterwarnings('ignore', 'LoRA adapter added to ConvNd')
-        PEFTBackbone(method='lora', **kwargs,
-                     peft_cfg=dict(r=4, target_modules=['conv_dw']))
+        PEFTBackbone(
+            method='lora',
+            **kwargs,
+            peft_cfg=dict(r=4, target_modules=['conv_dw']))
     x = torch.randn(1, 3, 48, 48)
     for target in ('blocks.0.0.conv_dw', 'conv_stem'):
         backbone = PEFTBackbone(
-            method='adalora', **kwargs, peft_cfg=dict(
-                init_r=2, target_r=1, total_step=10,
-                target_modules=[target]))
+            method='adalora',
+            **kwargs,
+            peft_cfg=dict(
+                init_r=2, target_r=1, total_step=10, target_modules=[target]))
         with pytest.raises(RuntimeError, match='shape|size'):
             backbone(x)
 
@@ -223,7 +232,7 @@ def _tiny_cfg(name, work_dir):
             'default_hooks.logger.interval': 1,
             'default_hooks.checkpoint.interval': 2,
         })
-    assert cfg.custom_hooks[0].type == 'PrototypeFitHook'
+    assert cfg.custom_hooks[0].type == 'mmvlpuda.PrototypeFitHook'
     cfg.custom_hooks[0].max_per_class = 2
     cfg.work_dir = str(work_dir)
     cfg.experiment_name = f'digits-peft-{uuid.uuid4().hex[:8]}'
@@ -247,8 +256,10 @@ def test_config_trains_and_evaluates(name, imagenet, fast_digits, tmp_path,
     assert hub.get_info('dsp') == dsp + HEAD_PARAMS
     assert sum(p.numel() for p in model.parameters()
                if p.requires_grad) == dsp + HEAD_PARAMS
-    ckpt = torch.load(osp.join(cfg.work_dir, 'iter_2.pth'),
-                      map_location='cpu', weights_only=False)
+    ckpt = torch.load(
+        osp.join(cfg.work_dir, 'iter_2.pth'),
+        map_location='cpu',
+        weights_only=False)
     assert ckpt['meta']['dsp'] == dsp + HEAD_PARAMS
     # after two steps: frozen ImageNet tensors (BN running statistics
     # included, norm_eval) are bit-identical, the trainable set moved
@@ -266,5 +277,6 @@ def test_config_trains_and_evaluates(name, imagenet, fast_digits, tmp_path,
         assert moved
     elif method in ('lora', 'adalora'):  # zero-initialised B (LoRA) / E
         zero_init = 'lora_B' if method == 'lora' else 'lora_E'
-        assert any(backbone.get_parameter(n).abs().sum() > 0
-                   for n in trainable if zero_init in n)
+        assert any(
+            backbone.get_parameter(n).abs().sum() > 0 for n in trainable
+            if zero_init in n)

@@ -6,12 +6,11 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import ConfigDict
 from mmengine.structures import PixelData
-
-import mmvlpuda  # noqa: F401  (mmcv._ext stand-in before importing mmseg)
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS as MMSEG_MODELS
 from mmseg.structures import SegDataSample
 
+import mmvlpuda  # noqa: F401  (mmcv._ext stand-in before importing mmseg)
 from mmvlpuda.models.decode_heads import DLV2Head
 from mmvlpuda.registry import MODELS
 
@@ -88,10 +87,10 @@ def _samples(labels, weights=None):
 
 def _batch(batch_size=2, size=32, seed=0):
     g = torch.Generator().manual_seed(seed)
-    logits = torch.randn(batch_size, NUM_CLASSES, size // 4, size // 4,
-                         generator=g)
-    labels = torch.randint(0, NUM_CLASSES, (batch_size, size, size),
-                           generator=g)
+    logits = torch.randn(
+        batch_size, NUM_CLASSES, size // 4, size // 4, generator=g)
+    labels = torch.randint(
+        0, NUM_CLASSES, (batch_size, size, size), generator=g)
     labels[:, :2] = 255  # some ignored pixels
     return logits, labels
 
@@ -113,8 +112,8 @@ def test_registered_and_built_by_mmseg_encoder_decoder(segmentor):
 
 
 def test_default_dilations_and_default_loss_build_in_any_scope():
-    head = MODELS.build(dict(type='DLV2Head', in_channels=4,
-                             num_classes=NUM_CLASSES))
+    head = MODELS.build(
+        dict(type='DLV2Head', in_channels=4, num_classes=NUM_CLASSES))
     assert head.dilations == (6, 12, 18, 24)
     assert head.loss_decode.loss_name == 'loss_ce'
 
@@ -131,8 +130,8 @@ def test_forced_arguments():
                                                 ((6, 12, 18, 24), 1_400_908)])
 def test_param_count_matches_daformer(dilations, expected):
     # segmentation.md §2.4: 2048 in-channels, 19 classes
-    head = DLV2Head(in_channels=2048, in_index=3, dilations=dilations,
-                    num_classes=19)
+    head = DLV2Head(
+        in_channels=2048, in_index=3, dilations=dilations, num_classes=19)
     count = sum(p.numel() for p in head.parameters())
     assert count == len(dilations) * (2048 * 3 * 3 * 19 + 19) == expected
 
@@ -141,8 +140,7 @@ def test_init_normal_std_001_zero_bias():
     torch.manual_seed(0)
     head = _head(in_channels=256)
     head.init_weights()
-    weights = torch.cat(
-        [b.conv.weight.flatten() for b in head.aspp_modules])
+    weights = torch.cat([b.conv.weight.flatten() for b in head.aspp_modules])
     assert abs(weights.std().item() - 0.01) < 5e-4
     for branch in head.aspp_modules:
         assert torch.all(branch.conv.bias == 0)
@@ -162,12 +160,12 @@ def _packed(model, batch_size=2, size=64, weights=None):
     data = dict(inputs=[], data_samples=[])
     for i in range(batch_size):
         data['inputs'].append(
-            torch.randint(0, 256, (3, size, size), generator=g,
-                          dtype=torch.uint8))
+            torch.randint(
+                0, 256, (3, size, size), generator=g, dtype=torch.uint8))
         sample = SegDataSample(
             metainfo=dict(img_shape=(size, size), ori_shape=(size, size)))
-        sample.gt_sem_seg = PixelData(data=torch.randint(
-            0, NUM_CLASSES, (1, size, size), generator=g))
+        sample.gt_sem_seg = PixelData(
+            data=torch.randint(0, NUM_CLASSES, (1, size, size), generator=g))
         if weights is not None:
             sample.seg_weight = PixelData(data=weights[i])
         data['data_samples'].append(sample)
@@ -224,8 +222,9 @@ def test_loss_scales_with_seg_weight(as_pixel_data):
     assert loss(0.)['loss_ce'] == 0
     assert torch.allclose(loss(1.)['loss_ce'], plain)
     assert torch.allclose(loss(2.)['loss_ce'], 2 * plain)
-    assert torch.equal(loss(0.)['acc_seg'],
-                       head.loss_by_feat(logits, _samples(labels))['acc_seg'])
+    assert torch.equal(
+        loss(0.)['acc_seg'],
+        head.loss_by_feat(logits, _samples(labels))['acc_seg'])
 
 
 def test_loss_per_pixel_weight_is_weighted_mean_over_all_pixels():
@@ -235,8 +234,8 @@ def test_loss_per_pixel_weight_is_weighted_mean_over_all_pixels():
     # sample 1 has no seg_weight: weight 1 everywhere
     samples = _samples(labels, [weights[0][None], None])
     ours = head.loss_by_feat(logits, samples)['loss_ce']
-    up = F.interpolate(logits, size=(32, 32), mode='bilinear',
-                       align_corners=False)
+    up = F.interpolate(
+        logits, size=(32, 32), mode='bilinear', align_corners=False)
     ce = F.cross_entropy(up, labels, ignore_index=255, reduction='none')
     full = torch.stack([weights[0], torch.ones(32, 32)])
     assert torch.allclose(ours, (ce * full).sum() / labels.numel())

@@ -39,8 +39,10 @@ REPO_DIRS = ('configs/', 'tools/', 'projects/', 'tests/', 'docs/',
 # commands that are shown but not checked beyond their shape
 UNCHECKED = {'git', 'cd', 'source', 'export', 'mkdir', 'ls', 'echo', 'mim'}
 SEPARATORS = {'&&', '||', ';', '|'}
-NOT_LINKED = {'.git', '.venv', 'data', 'work_dirs', 'build', '.pytest_cache',
-              '__pycache__'}
+NOT_LINKED = {
+    '.git', '.venv', 'data', 'work_dirs', 'build', '.pytest_cache',
+    '__pycache__'
+}
 
 
 @dataclass
@@ -67,8 +69,8 @@ def parse_blocks(path):
         j = i + 1
         while j < len(lines) and not re.match(r'^```\s*$', lines[j]):
             j += 1
-        prev = next((lines[k].strip() for k in range(i - 1, -1, -1)
-                     if lines[k].strip()), '')
+        prev = next((lines[k].strip()
+                     for k in range(i - 1, -1, -1) if lines[k].strip()), '')
         blocks.append(
             Block(path, i + 1, m.group(1), '\n'.join(lines[i + 1:j]),
                   prev == RUNNABLE))
@@ -188,8 +190,8 @@ def check_tool(tool, argv, where):
 SHELL_TOOLS = {
     'dist_train.sh': ('train', lambda a: a[:1] + a[2:]),
     'dist_test.sh': ('test', lambda a: a[:2] + a[3:]),
-    'slurm_train.sh': ('train', lambda a: a[2:3] + (
-        ['--work-dir', a[3]] if len(a) > 3 else []) + a[4:]),
+    'slurm_train.sh': ('train', lambda a: a[2:3] +
+                       (['--work-dir', a[3]] if len(a) > 3 else []) + a[4:]),
     'slurm_test.sh': ('test', lambda a: a[2:4] + a[4:]),
 }
 
@@ -226,7 +228,7 @@ def check_command(tokens, heredoc, where):
                 f'{where}: unexpected python invocation {tokens}'
             name = osp.splitext(osp.basename(script))[0]
             if script.startswith('tools/') and name in ('train', 'test',
-                                                          'export_patch'):
+                                                        'export_patch'):
                 check_tool(name, args[1:], where)
     elif cmd.endswith('.sh') or cmd == 'bash':
         script = args[0] if cmd == 'bash' else cmd
@@ -304,8 +306,10 @@ def test_links_and_repository_paths_exist():
 
 
 def test_readme_zoo_rows_have_all_their_configs():
-    rows = [line for line in open(osp.join(REPO_ROOT, 'README.md'))
-            if line.startswith('| `configs/cmkd/')]
+    rows = [
+        line for line in open(osp.join(REPO_ROOT, 'README.md'))
+        if line.startswith('| `configs/cmkd/')
+    ]
     assert len(rows) >= 10
     for row in rows:
         name = re.match(r'\| `configs/cmkd/(\w+)\.py`', row).group(1)
@@ -319,8 +323,10 @@ def test_readme_commands_match_makefile_and_ci():
     readme = open(osp.join(REPO_ROOT, 'README.md')).read()
     makefile = open(osp.join(REPO_ROOT, 'Makefile')).read()
     ci = open(osp.join(REPO_ROOT, '.ci', 'run')).read()
-    blocks = [b for b in parse_blocks(osp.join(REPO_ROOT, 'README.md'))
-              if b.lang == 'bash']
+    blocks = [
+        b for b in parse_blocks(osp.join(REPO_ROOT, 'README.md'))
+        if b.lang == 'bash'
+    ]
     two = [b for b in blocks if 'make demo' in b.code]
     assert two and 'make test' in two[0].code
     assert not two[0].runnable  # recursive / too slow for the doc-test
@@ -329,24 +335,28 @@ def test_readme_commands_match_makefile_and_ci():
     test_recipe = re.search(r'^test:.*\n((?:\t.*\n)+)', makefile, re.M)
     assert '-m pytest -q tests' in test_recipe.group(1)
     assert '`make test` runs `python -m pytest -q tests`' in readme
-    ci_cmds = [line.strip() for line in ci.splitlines()
-               if line.strip() and not line.strip().startswith('#')]
+    ci_cmds = [
+        line.strip() for line in ci.splitlines()
+        if line.strip() and not line.strip().startswith('#')
+    ]
     assert ci_cmds[-1] == 'make test', ci_cmds
     assert 'HF_HUB_OFFLINE=1' in ci and 'HF_HUB_OFFLINE := 1' in makefile
 
 
 REQUIRED = {
-    'get_started.md': ['make demo', 'make test', RUNNABLE, 'mmcv-lite',
-                       'Install for GPU users'],
-    'config_guide.md': ['## The grid', '## `_base_` structure',
-                        '## Common `--cfg-options`', '${key}'],
-    'rst_deployment.md': ['## File layout', '### Position coding',
-                          '### Checksums', '### Versioning', 'PatchStore',
-                          '## Semantics'],
-    'add_dataset.md': ['DomainFolderDataset', 'register_module',
-                       'UDADataset'],
-    'add_task.md': ['RSTHook', 'CMKDLoss', '_scope_',
-                    'projects/example_new_task'],
+    'get_started.md':
+    ['make demo', 'make test', RUNNABLE, 'mmcv-lite', 'Install for GPU users'],
+    'config_guide.md': [
+        '## The grid', '## `_base_` structure', '## Common `--cfg-options`',
+        '${key}'
+    ],
+    'rst_deployment.md': [
+        '## File layout', '### Position coding', '### Checksums',
+        '### Versioning', 'PatchStore', '## Semantics'
+    ],
+    'add_dataset.md': ['DomainFolderDataset', 'register_module', 'UDADataset'],
+    'add_task.md':
+    ['RSTHook', 'CMKDLoss', '_scope_', 'projects/example_new_task'],
     'faq.md': ['## mmcv ops', '## Offline weights', '## torch'],
 }
 
@@ -369,8 +379,10 @@ def test_required_pages_and_sections():
 def test_there_are_runnable_blocks():
     runnable = [b for b in ALL_BLOCKS if b.runnable]
     files = {osp.relpath(b.path, REPO_ROOT) for b in runnable}
-    assert {'README.md', 'docs/rst_deployment.md', 'docs/config_guide.md',
-            'docs/add_dataset.md', 'docs/faq.md'} <= files, files
+    assert {
+        'README.md', 'docs/rst_deployment.md', 'docs/config_guide.md',
+        'docs/add_dataset.md', 'docs/faq.md'
+    } <= files, files
     for block in runnable:  # never the recursive / slow commands
         assert not re.search(r'\bmake (demo|test)\b', block.code), block
 
@@ -384,10 +396,13 @@ def _sandbox(tmp_path):
     for entry in os.listdir(REPO_ROOT):
         if entry not in NOT_LINKED:
             os.symlink(osp.join(REPO_ROOT, entry), root / entry)
-    env = dict(os.environ, HF_HUB_OFFLINE='1', PYTHONWARNINGS='ignore',
-               PYTHONDONTWRITEBYTECODE='1',
-               PATH=osp.dirname(sys.executable) + os.pathsep +
-               os.environ.get('PATH', ''))
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE='1',
+        PYTHONWARNINGS='ignore',
+        PYTHONDONTWRITEBYTECODE='1',
+        PATH=osp.dirname(sys.executable) + os.pathsep +
+        os.environ.get('PATH', ''))
     env.pop('PYTHONPATH', None)
     return str(root), env
 
@@ -395,8 +410,8 @@ def _sandbox(tmp_path):
 RUNNABLE_FILES = sorted({b.path for b in ALL_BLOCKS if b.runnable})
 
 
-@pytest.mark.parametrize('path', RUNNABLE_FILES,
-                         ids=lambda p: osp.relpath(p, REPO_ROOT))
+@pytest.mark.parametrize(
+    'path', RUNNABLE_FILES, ids=lambda p: osp.relpath(p, REPO_ROOT))
 def test_runnable_blocks_run(path, tmp_path):
     cwd, env = _sandbox(tmp_path)
     for block in (b for b in parse_blocks(path) if b.runnable):
@@ -405,7 +420,13 @@ def test_runnable_blocks_run(path, tmp_path):
             stdin = None
         else:
             args, stdin = [sys.executable, '-'], block.code
-        res = subprocess.run(args, cwd=cwd, env=env, input=stdin,
-                             capture_output=True, text=True, timeout=900)
+        res = subprocess.run(
+            args,
+            cwd=cwd,
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=900)
         out = res.stdout + res.stderr
         assert res.returncode == 0, f'{block} failed:\n{out[-4000:]}'

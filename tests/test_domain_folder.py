@@ -6,10 +6,10 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from mmengine.registry import init_default_scope
 from PIL import Image
 
 import mmvlpuda  # noqa: F401  (registers modules, compat fixes)
-from mmengine.registry import init_default_scope
 from mmvlpuda.datasets import ImageLoadError
 from mmvlpuda.registry import DATASETS
 
@@ -171,10 +171,10 @@ def test_empty_domain_uses_class_folders_directly_under_root(tmp_path):
     ds = build(osp.join(str(tmp_path), 'Art'), domain='', classes=['b', 'a'])
     listed = {i['img_path']: i['gt_label'] for i in infos(ds)}
     assert len(ds) == 3
-    assert {osp.normpath(p) for p in listed} == {
-        osp.normpath(p)
-        for p in paths['a'] + paths['b']
-    }
+    assert {osp.normpath(p)
+            for p in listed
+            } == {osp.normpath(p)
+                  for p in paths['a'] + paths['b']}
     for p, label in listed.items():
         assert label == (0 if class_of(p) == 'b' else 1)
 
@@ -376,8 +376,8 @@ def test_empty_classes(tmp_path):
 
 def make_office31_tree(root, domain='amazon', counts=None):
     """The original Office-31 archive: ``<domain>/images/<class>/*.jpg``."""
-    return make_tree(osp.join(str(root), domain), domain='images',
-                     counts=counts)
+    return make_tree(
+        osp.join(str(root), domain), domain='images', counts=counts)
 
 
 def test_office31_images_level_is_detected(tmp_path):
@@ -438,8 +438,7 @@ def test_office31_bad_class_under_images_level(tmp_path):
     make_office31_tree(tmp_path, counts={'a': 1, 'b': 1, 'zzz': 1})
     with pytest.raises(ValueError) as exc:
         build(tmp_path, domain='amazon')
-    assert osp.join(str(tmp_path), 'amazon', 'images', 'zzz') in str(
-        exc.value)
+    assert osp.join(str(tmp_path), 'amazon', 'images', 'zzz') in str(exc.value)
     assert_one_line(exc.value)
 
 
@@ -465,8 +464,13 @@ def test_domainnet_folder_names_with_capitals_and_dashes(tmp_path):
     make_tree(tmp_path, domain='clipart', counts={c: 1 for c in classes})
     ds = build(tmp_path, domain='clipart', classes=classes)
     # labels follow `classes`, not the case-sensitive folder sort
-    assert {class_of(i['img_path']): i['gt_label']
-            for i in infos(ds)} == {c: k for k, c in enumerate(classes)}
+    assert {
+        class_of(i['img_path']): i['gt_label']
+        for i in infos(ds)
+    } == {
+        c: k
+        for k, c in enumerate(classes)
+    }
 
 
 # ---------------------------------------------------- held-out split
@@ -479,12 +483,20 @@ def holdout(part, ratio=0.25, seed=0):
 def test_holdout_parts_are_disjoint_cover_and_stratified(tmp_path):
     make_tree(tmp_path, counts={'a': 8, 'b': 4, 'c': 2})
     classes = ['a', 'b', 'c']
-    whole = {i['img_path']: i['gt_label']
-             for i in infos(build(tmp_path, classes=classes))}
-    train = {i['img_path']: i['gt_label'] for i in infos(
-        build(tmp_path, classes=classes, holdout=holdout('train')))}
-    test = {i['img_path']: i['gt_label'] for i in infos(
-        build(tmp_path, classes=classes, holdout=holdout('test')))}
+    whole = {
+        i['img_path']: i['gt_label']
+        for i in infos(build(tmp_path, classes=classes))
+    }
+    train = {
+        i['img_path']: i['gt_label']
+        for i in infos(
+            build(tmp_path, classes=classes, holdout=holdout('train')))
+    }
+    test = {
+        i['img_path']: i['gt_label']
+        for i in infos(
+            build(tmp_path, classes=classes, holdout=holdout('test')))
+    }
     assert not set(train) & set(test)
     assert {**train, **test} == whole
     # per class: round(0.25 * n) held out, at least one of each side
@@ -498,8 +510,10 @@ def test_holdout_is_deterministic_and_seeded(tmp_path):
     make_tree(tmp_path, counts={'a': 10, 'b': 10})
 
     def test_part():
-        return [i['img_path'] for i in infos(
-            build(tmp_path, holdout=holdout('test', 0.3, 0)))]
+        return [
+            i['img_path']
+            for i in infos(build(tmp_path, holdout=holdout('test', 0.3, 0)))
+        ]
 
     first = test_part()
     assert first == test_part()

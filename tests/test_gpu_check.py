@@ -32,42 +32,52 @@ def gpu_check():
 def test_every_training_of_the_plan_has_a_valid_config(gpu_check, quick,
                                                        tmp_path):
     from mmvlpuda.utils import load_config
-    args = ['--device', 'cpu', '--out', str(tmp_path)] + (
-        ['--quick'] if quick else [])
-    ns = argparse.Namespace(device='cpu', quick=quick, out=str(tmp_path),
-                            only=None, amp=False)
+    args = ['--device', 'cpu', '--out',
+            str(tmp_path)] + (['--quick'] if quick else [])
+    ns = argparse.Namespace(
+        device='cpu', quick=quick, out=str(tmp_path), only=None, amp=False)
     steps = gpu_check.plan(ns)
     assert [s.name for s in steps] == list(gpu_check.STEPS)
     for step in steps:
         if step.name not in gpu_check.TRAININGS:
             continue
-        cfg = load_config(osp.join(REPO_ROOT, gpu_check.CONFIGS[step.name]),
-                          step.options)
-        assert cfg.train_cfg.max_iters == (2 if quick else step.options[
-            'train_cfg.max_iters'])
+        cfg = load_config(
+            osp.join(REPO_ROOT, gpu_check.CONFIGS[step.name]), step.options)
+        assert cfg.train_cfg.max_iters == (2 if quick else
+                                           step.options['train_cfg.max_iters'])
         assert step.cmd[step.cmd.index('--cfg-options') + 1:] == \
             gpu_check.cli_options(step.options)
     assert gpu_check.main(args + ['--list']) == 0
 
 
 def test_quick_data_trees_have_the_real_layouts(tmp_path):
-    res = subprocess.run(
-        [sys.executable, osp.join(BENCH, 'gpu_check_data.py'),
-         str(tmp_path), '--quick'], capture_output=True, text=True,
-        timeout=300)
+    res = subprocess.run([
+        sys.executable,
+        osp.join(BENCH, 'gpu_check_data.py'),
+        str(tmp_path), '--quick'
+    ],
+                         capture_output=True,
+                         text=True,
+                         timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert len(list((tmp_path / 'office_home' / 'Art').iterdir())) == 65
-    assert list((tmp_path / 'cityscapes' / 'leftImg8bit' / 'train').glob(
-        '*/*_leftImg8bit.png'))
+    assert list((tmp_path / 'cityscapes' / 'leftImg8bit' /
+                 'train').glob('*/*_leftImg8bit.png'))
     assert list((tmp_path / 'gta' / 'labels').glob('*_labelTrainIds.png'))
     assert list((tmp_path / 'acdc' / 'rgb_anon').glob('*/train/*/*.png'))
 
 
 def test_quick_rst_step_runs_and_lands_in_the_table(tmp_path):
-    res = subprocess.run(
-        [sys.executable, osp.join(BENCH, 'gpu_check.py'), '--device', 'cpu',
-         '--quick', '--only', 'rst_step', '--out', str(tmp_path)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    res = subprocess.run([
+        sys.executable,
+        osp.join(BENCH, 'gpu_check.py'), '--device', 'cpu', '--quick',
+        '--only', 'rst_step', '--out',
+        str(tmp_path)
+    ],
+                         cwd=REPO_ROOT,
+                         capture_output=True,
+                         text=True,
+                         timeout=600)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     table = (tmp_path / 'summary.md').read_text()
     assert 'rst_step (mmvlpuda-tiny-rn' in table and 'copy_' in table
@@ -84,8 +94,13 @@ MMENGINE_LOG = '''\
 def test_training_log_figures():
     figs = _module('gpu_check_summary').parse_training_log(
         MMENGINE_LOG + 'RuntimeError: boom\n')
-    assert figs == dict(iters=3, ms_iter=600., peak_mb=9100., loss=3.0,
-                        rst_density=0.25, error='RuntimeError: boom')
+    assert figs == dict(
+        iters=3,
+        ms_iter=600.,
+        peak_mb=9100.,
+        loss=3.0,
+        rst_density=0.25,
+        error='RuntimeError: boom')
 
 
 def test_table_reports_failures_and_skips(tmp_path):
@@ -93,9 +108,11 @@ def test_table_reports_failures_and_skips(tmp_path):
     log = tmp_path / 'seg.log'
     log.write_text(MMENGINE_LOG + 'mmvlpuda.utils.compat.'
                    'MissingCompiledOpError: mmcv compiled op\n')
-    table = summary.summarize(str(tmp_path), [
-        dict(step='seg_m2f_cmkd_rst', rc=1, wall_s=9., log=str(log)),
-        dict(step='cls_rst_vitb16', rc='skip', wall_s=0)])
+    table = summary.summarize(
+        str(tmp_path), [
+            dict(step='seg_m2f_cmkd_rst', rc=1, wall_s=9., log=str(log)),
+            dict(step='cls_rst_vitb16', rc='skip', wall_s=0)
+        ])
     assert '| seg_m2f_cmkd_rst | 600 | 9100 | rc=1' in table
     assert 'MissingCompiledOpError' in table
     assert '| cls_rst_vitb16 | - | - | skipped (budget) |' in table

@@ -47,8 +47,9 @@ def test_logits_are_negative_kl_to_the_prototypes():
     head = _toy_head()
     head.fit(*_toy_data(10, 0), *_toy_data(10, 1))
     feats = torch.randn(5, 3)
-    q = F.softmax(F.linear(feats, head.cls_weight, head.cls_bias) /
-                  head.temperature, dim=1)
+    q = F.softmax(
+        F.linear(feats, head.cls_weight, head.cls_bias) / head.temperature,
+        dim=1)
     m = head.prototypes
     kl = (m[None] * (m[None].log() - q[:, None].log())).sum(-1)
     assert torch.allclose(head(feats), -kl, atol=1e-5)

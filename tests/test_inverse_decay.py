@@ -102,8 +102,11 @@ def test_zero_gamma_keeps_lr_constant():
     assert _lrs(opt) == pytest.approx(list(BASE_LRS))
 
 
-@pytest.mark.parametrize('kwargs', [dict(gamma=-1e-4), dict(power=-0.75),
-                                    dict(gamma=-1., power=-1.)])
+@pytest.mark.parametrize(
+    'kwargs',
+    [dict(gamma=-1e-4),
+     dict(power=-0.75),
+     dict(gamma=-1., power=-1.)])
 def test_negative_gamma_or_power_raises(kwargs):
     opt = _optimizer()
     with pytest.raises(ValueError, match='gamma'):
@@ -135,8 +138,7 @@ def test_end_freezes_lr():
 def test_build_from_registry():
     opt = _optimizer()
     sched = PARAM_SCHEDULERS.build(
-        dict(type='InverseDecayLR', gamma=GAMMA, power=POWER,
-             by_epoch=False),
+        dict(type='InverseDecayLR', gamma=GAMMA, power=POWER, by_epoch=False),
         default_args=dict(optimizer=opt))
     assert isinstance(sched, InverseDecayLR)
     _run(opt, [sched], 1000)
@@ -147,14 +149,18 @@ def test_build_from_registry():
 def test_build_generic_scheduler_from_registry_on_momentum():
     opt = _optimizer(momentum=0.9)
     sched = PARAM_SCHEDULERS.build(
-        dict(type='InverseDecayParamScheduler', param_name='momentum',
-             gamma=0.01, power=1., by_epoch=False),
+        dict(
+            type='InverseDecayParamScheduler',
+            param_name='momentum',
+            gamma=0.01,
+            power=1.,
+            by_epoch=False),
         default_args=dict(optimizer=opt))
     assert isinstance(sched, InverseDecayParamScheduler)
     _run(opt, [sched], 100)
     # (1 + 0.01 * 100) ** -1 = 0.5; lr untouched
-    assert [g['momentum'] for g in opt.param_groups] == pytest.approx(
-        [0.45, 0.45], rel=1e-9)
+    assert [g['momentum']
+            for g in opt.param_groups] == pytest.approx([0.45, 0.45], rel=1e-9)
     assert _lrs(opt) == pytest.approx(list(BASE_LRS))
 
 
@@ -171,8 +177,7 @@ def test_works_with_optim_wrapper():
 def test_chained_after_linear_warmup():
     warm = 10
     opt = _optimizer()
-    linear = LinearLR(
-        opt, start_factor=0.1, end=warm, by_epoch=False)
+    linear = LinearLR(opt, start_factor=0.1, end=warm, by_epoch=False)
     inv = InverseDecayLR(opt, gamma=GAMMA, power=POWER, by_epoch=False)
     # step 0: warm-up factor only
     assert _lrs(opt) == pytest.approx([0.1 * b for b in BASE_LRS], rel=1e-9)
@@ -198,11 +203,10 @@ def test_official_schedule_config_builds():
                      'sgd_invdecay_10k.py'))
     (sched_cfg, ) = cfg.param_scheduler
     opt = _optimizer()
-    sched = PARAM_SCHEDULERS.build(
-        sched_cfg, default_args=dict(optimizer=opt))
+    sched = PARAM_SCHEDULERS.build(sched_cfg, default_args=dict(optimizer=opt))
     _run(opt, [sched], cfg.train_cfg.max_iters)
-    assert _lrs(opt) == pytest.approx(
-        [b * _factor(10000) for b in BASE_LRS], rel=1e-8)
+    assert _lrs(opt) == pytest.approx([b * _factor(10000) for b in BASE_LRS],
+                                      rel=1e-8)
     assert math.isclose(_lrs(opt)[0], 4**-0.75, rel_tol=1e-8)
 
 

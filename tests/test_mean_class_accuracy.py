@@ -70,8 +70,8 @@ def test_matches_sklearn_balanced_accuracy_and_top1(log_file):
     assert set(res) == {'accuracy/mean', 'accuracy/top1'}
     assert res['accuracy/mean'] == pytest.approx(
         100 * balanced_accuracy_score(gts, preds))
-    assert res['accuracy/top1'] == pytest.approx(
-        100 * accuracy_score(gts, preds))
+    assert res['accuracy/top1'] == pytest.approx(100 *
+                                                 accuracy_score(gts, preds))
 
 
 def test_mean_differs_from_top1_on_imbalanced_data(log_file):
@@ -99,8 +99,8 @@ def test_classes_absent_from_ground_truth_are_excluded(log_file):
 def test_per_class_table_is_logged_with_class_names(log_file):
     gts = [0, 0, 1, 1, 1, 1, 2]
     preds = [0, 1, 1, 1, 1, 0, 2]
-    evaluate(score_samples(gts, preds, 3), classes=['aeroplane', 'bus',
-                                                    'truck'])
+    evaluate(
+        score_samples(gts, preds, 3), classes=['aeroplane', 'bus', 'truck'])
     log = log_file()
     assert 'per-class accuracy' in log
     rows = {

@@ -17,6 +17,9 @@ from mmvlpuda.engine.hooks import MetricSummaryHook
 
 SCORES = [0.5, 0.9, 0.7]  # evaluation 2 is the best, 3 the last
 
+# each test builds a Runner: restore mmengine's global scope/hub/loggers
+pytestmark = pytest.mark.usefixtures('isolated_runner_state')
+
 
 class ToyData(Dataset):
 
@@ -81,8 +84,9 @@ def _run(tmp_path, hook_args=None, save_best='accuracy/top1'):
                 save_best=save_best,
                 rule='greater'),
             logger=dict(type='LoggerHook', interval=1)),
-        custom_hooks=[dict(type='mmvlpuda.MetricSummaryHook',
-                           **(hook_args or {}))],
+        custom_hooks=[
+            dict(type='mmvlpuda.MetricSummaryHook', **(hook_args or {}))
+        ],
         experiment_name=f'summary_{tmp_path.name}')
     records = []
     handler = logging.Handler()

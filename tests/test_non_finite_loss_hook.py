@@ -21,10 +21,10 @@ from torch.utils.data import Dataset
 from conftest import REPO_ROOT
 from mmvlpuda.engine.hooks import (NonFiniteError, NonFiniteLossError,
                                    NonFiniteLossHook, NonFiniteWeightError)
+from mmvlpuda.registry import DATASETS, MODELS
 # fixtures of the config tests: generated data sets, cheap tiny runs
 from test_configs import data_roots, fast_tiny_runs  # noqa: F401
 from test_example_new_task import toy_data  # noqa: F401
-from mmvlpuda.registry import DATASETS, MODELS
 
 
 @MODELS.register_module(force=True)
@@ -46,8 +46,10 @@ class NaNAtIterNet(BaseModel):
         loss_b = out.pow(2).mean()
         if self.calls >= self.bad_at:
             loss_b = loss_b * self.bad
-        return dict(loss_a=nn.functional.cross_entropy(out, labels),
-                    loss_b=loss_b, acc=torch.tensor(float('nan')))
+        return dict(
+            loss_a=nn.functional.cross_entropy(out, labels),
+            loss_b=loss_b,
+            acc=torch.tensor(float('nan')))
 
 
 @MODELS.register_module(force=True)
@@ -94,8 +96,11 @@ def _runner(tmp_path, model, check_loss, max_iters=6, ckpt_interval=1):
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
         default_hooks=dict(
             logger=dict(type='LoggerHook', interval=1),
-            checkpoint=dict(type='CheckpointHook', by_epoch=False,
-                            interval=ckpt_interval, max_keep_ckpts=2),
+            checkpoint=dict(
+                type='CheckpointHook',
+                by_epoch=False,
+                interval=ckpt_interval,
+                max_keep_ckpts=2),
             check_loss=check_loss),
         randomness=dict(seed=0),
         log_level='WARNING')
@@ -106,8 +111,9 @@ def _files(work_dir):
 
 
 def _finite(state):
-    return all(bool(torch.isfinite(t).all()) for t in state.values()
-               if t.is_floating_point())
+    return all(
+        bool(torch.isfinite(t).all()) for t in state.values()
+        if t.is_floating_point())
 
 
 def test_nan_at_iteration_k_stops_before_the_step(tmp_path,
@@ -143,18 +149,21 @@ def test_nan_at_iteration_k_stops_before_the_step(tmp_path,
 def test_inf_is_named_too(tmp_path, bad, isolated_runner_state):
     runner = _runner(tmp_path, dict(type='NaNAtIterNet', bad_at=1, bad=bad),
                      dict(type='NonFiniteLossHook'))
-    with pytest.raises(NonFiniteLossError,
-                       match=rf'^non-finite loss at iteration 1: '
-                       rf'loss_b={bad} \(total loss={bad}\);.*'
-                       'last checkpoint: none saved yet$'):
+    with pytest.raises(
+            NonFiniteLossError,
+            match=rf'^non-finite loss at iteration 1: '
+            rf'loss_b={bad} \(total loss={bad}\);.*'
+            'last checkpoint: none saved yet$'):
         runner.train()
     assert _files(tmp_path) == []
 
 
 def test_interval_zero_switches_it_off(tmp_path, isolated_runner_state):
-    runner = _runner(tmp_path, dict(type='NaNAtIterNet', bad_at=2),
-                     dict(type='NonFiniteLossHook', interval=0),
-                     max_iters=3)
+    runner = _runner(
+        tmp_path,
+        dict(type='NaNAtIterNet', bad_at=2),
+        dict(type='NonFiniteLossHook', interval=0),
+        max_iters=3)
     runner.train()  # the old behaviour: trains on with NaN
     assert _files(tmp_path) == ['iter_2.pth', 'iter_3.pth']
     assert not _finite(runner.model.state_dict())
@@ -166,26 +175,28 @@ def test_unchecked_iteration_is_still_checked_before_a_save(
     # saved as iter_3.pth: the save is refused
     runner = _runner(tmp_path, dict(type='NaNAtIterNet', bad_at=3),
                      dict(type='NonFiniteLossHook', interval=2))
-    with pytest.raises(NonFiniteLossError,
-                       match='^non-finite loss at iteration 3: loss_b=nan '
-                       r'\(total loss=nan\); training stopped before saving '
-                       'a checkpoint from this state; last checkpoint: '
-                       f'{re.escape(str(tmp_path))}/iter_2.pth$'):
+    with pytest.raises(
+            NonFiniteLossError,
+            match='^non-finite loss at iteration 3: loss_b=nan '
+            r'\(total loss=nan\); training stopped before saving '
+            'a checkpoint from this state; last checkpoint: '
+            f'{re.escape(str(tmp_path))}/iter_2.pth$'):
         runner.train()
     # mmengine removes the oldest kept checkpoint before each save: with
     # max_keep_ckpts=2 the last good one survives the refused save
     assert _files(tmp_path) == ['iter_2.pth']
-    assert _finite(torch.load(tmp_path / 'iter_2.pth',
-                              weights_only=False)['state_dict'])
+    assert _finite(
+        torch.load(tmp_path / 'iter_2.pth', weights_only=False)['state_dict'])
 
 
 def test_model_without_parse_losses_is_checked_on_its_outputs(
         tmp_path, isolated_runner_state):
     runner = _runner(tmp_path, dict(type='NaNOwnTrainStepNet', bad_at=2),
                      dict(type='NonFiniteLossHook'))
-    with pytest.raises(NonFiniteLossError,
-                       match='^non-finite loss at iteration 2: loss_b=nan '
-                       r'\(total loss=nan\); training stopped before saving'):
+    with pytest.raises(
+            NonFiniteLossError,
+            match='^non-finite loss at iteration 2: loss_b=nan '
+            r'\(total loss=nan\); training stopped before saving'):
         runner.train()
     assert _files(tmp_path) == ['iter_1.pth']
 
@@ -208,8 +219,9 @@ class FiniteLossNaNStepNet(NaNAtIterNet):
             return out
         self.calls += 1
         # finite even with a NaN bias: the NaN row is masked out
-        return dict(loss_a=nn.functional.cross_entropy(
-            out[:, :1].nan_to_num(), torch.zeros_like(labels)))
+        return dict(
+            loss_a=nn.functional.cross_entropy(out[:, :1].nan_to_num(),
+                                               torch.zeros_like(labels)))
 
 
 def test_non_finite_weights_are_never_saved(tmp_path, isolated_runner_state):
@@ -232,16 +244,18 @@ def test_bad_interval_is_rejected():
 
 # every config runs with the hook -----------------------------------------
 CONFIGS = sorted(
-    p for p in glob.glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'),
-                         recursive=True) if '_base_' not in p) + sorted(
-        glob.glob(osp.join(REPO_ROOT, 'projects', 'example_new_task',
-                           'configs', '*.py')))
+    p for p in glob.glob(
+        osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True)
+    if '_base_' not in p) + sorted(
+        glob.glob(
+            osp.join(REPO_ROOT, 'projects', 'example_new_task', 'configs',
+                     '*.py')))
 # one config of each family (runtime base): loading all 130 takes ~20 s
 FAMILIES = [
-    'configs/cmkd/officehome_rn50.py',
-    'configs/cmkd/visda_vitb16_fixmatch.py', 'configs/pda/officehome_rn50.py',
-    'configs/peft/officehome_rn50_lora_r4.py',
-    'configs/rst/digits_rn50.py', 'configs/source_only/office31_rn50.py',
+    'configs/cmkd/officehome_rn50.py', 'configs/cmkd/visda_vitb16_fixmatch.py',
+    'configs/pda/officehome_rn50.py',
+    'configs/peft/officehome_rn50_lora_r4.py', 'configs/rst/digits_rn50.py',
+    'configs/source_only/office31_rn50.py',
     'configs/zeroshot/imageclef_rn50.py', 'configs/seg/gta2cs_dlv2_rst_c1.py',
     'configs/seg/cs2acdc_m2f_cmkd.py', 'configs/seg/gta2cs_dlv2_bitfit.py',
     'configs/demo/cmkd_tiny-clip_mnist2uci.py',
@@ -252,8 +266,9 @@ FAMILIES = [
 
 @pytest.mark.parametrize('rel', FAMILIES)
 def test_each_config_family_has_the_hook_and_keeps_two_checkpoints(rel):
-    from mmvlpuda.utils import load_config
     import mmseg.registry  # noqa: F401  (mmseg scope for the seg configs)
+
+    from mmvlpuda.utils import load_config
     cfg = load_config(osp.join(REPO_ROOT, rel))
     check = cfg.default_hooks.get('check_loss')
     assert check is not None and check.interval == 1
@@ -268,8 +283,9 @@ def test_no_config_drops_the_hook_or_keeps_one_checkpoint():
     """The rest, without loading: default_hooks is merged by key, so a leaf
     keeps the hook unless it names ``check_loss``; none keeps 1 ckpt."""
     assert len(CONFIGS) > 100
-    bases = glob.glob(osp.join(REPO_ROOT, 'configs', '**', '_base_', '**',
-                               '*.py'), recursive=True)
+    bases = glob.glob(
+        osp.join(REPO_ROOT, 'configs', '**', '_base_', '**', '*.py'),
+        recursive=True)
     for path in CONFIGS + bases:
         rel = osp.relpath(path, REPO_ROOT)
         text = open(path).read().replace(' ', '')
@@ -292,7 +308,10 @@ class PoisonWeightHook(Hook):
     def __init__(self, after=1):
         self.after = after
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         if runner.iter + 1 == self.after:
             model = runner.model.module if is_model_wrapper(
@@ -322,8 +341,9 @@ def _expect_stop_at_iteration_2(runner, work_dir, terms):
         assert all(f'{t}=nan' in msg for t in terms), msg
     assert '\n' not in msg
     assert _files(work_dir) == ['iter_1.pth']
-    assert _finite(torch.load(osp.join(work_dir, 'iter_1.pth'),
-                              weights_only=False)['state_dict'])
+    assert _finite(
+        torch.load(osp.join(work_dir, 'iter_1.pth'),
+                   weights_only=False)['state_dict'])
 
 
 CLS_FAMILIES = {  # config: loss terms that must be named
@@ -334,19 +354,21 @@ CLS_FAMILIES = {  # config: loss terms that must be named
 
 
 @pytest.mark.parametrize('config', sorted(CLS_FAMILIES))
-def test_classification_families_stop(config, data_roots, fast_tiny_runs,
-                                      tmp_path):
-    from test_configs import _close_logger, _tiny_cfg
-
+def test_classification_families_stop(
+        config,
+        data_roots,  # noqa: F811
+        fast_tiny_runs,  # noqa: F811
+        tmp_path):
     from mmvlpuda.utils import load_config
+    from test_configs import _close_logger, _tiny_cfg
     path = osp.join(REPO_ROOT, 'configs', config)
     root = data_roots('officehome', load_config(path))
     cfg = _tiny_cfg(path, root, str(tmp_path))
     cfg.default_hooks.checkpoint.interval = 1
     cfg.experiment_name = f'nan-{config}-{id(tmp_path)}'
     try:
-        _expect_stop_at_iteration_2(Runner.from_cfg(cfg), str(tmp_path),
-                                    CLS_FAMILIES[config])
+        _expect_stop_at_iteration_2(
+            Runner.from_cfg(cfg), str(tmp_path), CLS_FAMILIES[config])
     finally:
         _close_logger(cfg.experiment_name)
 
@@ -363,31 +385,38 @@ SEG_FAMILIES = {  # DACS (+RST) and CMKD-seg (Mask2Former), mmseg scope
 def test_segmentation_families_stop(name, seg_trees, tmp_path,
                                     isolated_runner_state):
     from test_seg_configs import build_runner
-    runner = build_runner(name, seg_trees, str(tmp_path), **{
-        'default_hooks.checkpoint.interval': 1})
+    runner = build_runner(name, seg_trees, str(tmp_path),
+                          **{'default_hooks.checkpoint.interval': 1})
     _expect_stop_at_iteration_2(runner, str(tmp_path), SEG_FAMILIES[name])
 
 
-def test_example_project_stops(toy_data, tmp_path, isolated_runner_state):
+def test_example_project_stops(
+        toy_data,  # noqa: F811
+        tmp_path,
+        isolated_runner_state):
     from test_example_new_task import _config
     cfg = _config(toy_data, tmp_path)
     cfg.default_hooks.checkpoint.interval = 1
-    _expect_stop_at_iteration_2(Runner.from_cfg(cfg), str(tmp_path),
-                                ('loss_task', ))
+    _expect_stop_at_iteration_2(
+        Runner.from_cfg(cfg), str(tmp_path), ('loss_task', ))
 
 
 # a real config through tools/train.py -------------------------------------
 def test_diverged_demo_run_stops_with_one_line(tmp_path):
     """`make demo`'s config with lr=1e8 (the issue's reproduction)."""
     work = tmp_path / 'work'
-    res = subprocess.run(
-        [sys.executable, 'tools/train.py',
-         'configs/demo/cmkd_tiny-clip_mnist2uci.py', '--work-dir', str(work),
-         '--cfg-options', 'optim_wrapper.optimizer.lr=1e8',
-         'train_cfg.max_iters=4', 'default_hooks.checkpoint.interval=1',
-         'default_hooks.logger.interval=1'],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-        env=dict(os.environ, HF_HUB_OFFLINE='1'))
+    res = subprocess.run([
+        sys.executable, 'tools/train.py',
+        'configs/demo/cmkd_tiny-clip_mnist2uci.py', '--work-dir',
+        str(work), '--cfg-options', 'optim_wrapper.optimizer.lr=1e8',
+        'train_cfg.max_iters=4', 'default_hooks.checkpoint.interval=1',
+        'default_hooks.logger.interval=1'
+    ],
+                         cwd=REPO_ROOT,
+                         capture_output=True,
+                         text=True,
+                         timeout=600,
+                         env=dict(os.environ, HF_HUB_OFFLINE='1'))
     assert res.returncode == 1, res.stdout[-2000:] + res.stderr[-3000:]
     last = res.stderr.strip().splitlines()[-1]
     assert last == (
@@ -398,8 +427,8 @@ def test_diverged_demo_run_stops_with_one_line(tmp_path):
     assert 'Iter(train) [1/4]' in res.stdout
     assert 'Iter(train) [2/4]' not in res.stdout
     assert _files(work) == ['iter_1.pth']
-    assert _finite(torch.load(work / 'iter_1.pth',
-                              weights_only=False)['state_dict'])
+    assert _finite(
+        torch.load(work / 'iter_1.pth', weights_only=False)['state_dict'])
 
 
 def test_a_good_iteration_costs_one_host_read():
@@ -407,9 +436,13 @@ def test_a_good_iteration_costs_one_host_read():
     only host sync of a finite iteration (a GPU waits once, not per term)."""
     from mmvlpuda.utils.host_sync import HostSyncCounter
     hook = NonFiniteLossHook()
-    log_vars = {'loss': torch.tensor(1.), 'loss_cls': torch.tensor(.5),
-                'loss_task': torch.tensor(.5), 'alpha': torch.tensor(.9),
-                'loss_list': torch.ones(3)}
+    log_vars = {
+        'loss': torch.tensor(1.),
+        'loss_cls': torch.tensor(.5),
+        'loss_task': torch.tensor(.5),
+        'alpha': torch.tensor(.9),
+        'loss_list': torch.ones(3)
+    }
     with HostSyncCounter() as syncs:
         hook._check(None, 0, log_vars, stepped=False)
     assert syncs.reads == 1 and syncs.transfers == 0, syncs.calls

@@ -19,6 +19,7 @@ from mmvlpuda.datasets import ClassSubsetDataset
 from mmvlpuda.engine.hooks import PartialSetHook
 from mmvlpuda.engine.hooks.partial_set_hook import (count_predictions,
                                                     select_label_set)
+from mmvlpuda.models import CMKDClassifier
 from mmvlpuda.registry import DATASETS, HOOKS
 from mmvlpuda.utils import load_config
 
@@ -44,6 +45,10 @@ def test_count_and_select_from_a_known_histogram():
 
 
 class _Model(nn.Module):
+    """The label-set state of :class:`CMKDClassifier` (its own code) on a
+    model without a backbone."""
+    label_set = CMKDClassifier.label_set
+    _read_class_mask = CMKDClassifier._read_class_mask
 
     def __init__(self, num_classes=5, partial_set=True):
         super().__init__()
@@ -51,13 +56,22 @@ class _Model(nn.Module):
         self.partial_set = dict(cls_weight=0.5, transfer_weight=0.1) \
             if partial_set else None
         self.predict_head = 'task'
-        self.label_set = None
+        self._label_set = None
+        if partial_set:
+            self.register_buffer('class_mask',
+                                 torch.ones(num_classes, dtype=torch.bool))
+            self.register_load_state_dict_post_hook(
+                lambda module, keys: module._read_class_mask())
 
 
 def _runner(model, it=0):
-    return SimpleNamespace(model=model, train_loop=None, val_loop=None,
-                           iter=it, epoch=0,
-                           message_hub=MessageHub.get_instance('pda-test'))
+    return SimpleNamespace(
+        model=model,
+        train_loop=None,
+        val_loop=None,
+        iter=it,
+        epoch=0,
+        message_hub=MessageHub.get_instance('pda-test'))
 
 
 def _outputs(preds, start=0, num_classes=5):
@@ -88,9 +102,9 @@ def test_first_round_keeps_all_classes_then_updates():
 
     _val_epoch(hook, runner, [0, 0, 0, 2, 2, 2, 2, 4, 4, 1])
     assert hook.counts == [3, 1, 4, 0, 2]
-    assert hook.label_set == model.label_set == [0, 2]
-    assert runner.message_hub.get_scalar(
-        'val/pda_num_classes').current() == 2
+    assert model.label_set == [0, 2]
+    assert model.class_mask.tolist() == [True, False, True, False, False]
+    assert runner.message_hub.get_scalar('val/pda_num_classes').current() == 2
 
     # the next evaluation replaces the set (not cumulative)
     _val_epoch(hook, runner, [4] * 5 + [1] * 3 + [0] * 2)
@@ -121,29 +135,54 @@ def test_needs_a_partial_set_model():
 
 
 def test_checkpoint_round_trip():
+    """The label set travels with the weights (model state); the hook's
+    own entry holds only its bookkeeping."""
     model = _Model()
     runner = _runner(model, it=7)
     hook = PartialSetHook(threshold=2)
     hook.before_train(runner)
     _val_epoch(hook, runner, [1, 1, 4, 4, 4, 0])
-    ckpt = {}
+    ckpt = dict(state_dict=model.state_dict())
     hook.before_save_checkpoint(runner, ckpt)
-    assert ckpt['partial_set']['label_set'] == [1, 4]
+    assert 'label_set' not in ckpt['partial_set']
     assert ckpt['partial_set']['updated_at']['iter'] == 7
 
     new_model = _Model()
     new_hook = PartialSetHook(threshold=2)
     new_hook.after_load_checkpoint(_runner(new_model), ckpt)
-    assert new_model.label_set == new_hook.label_set == [1, 4]
+    new_model.load_state_dict(ckpt['state_dict'])  # what mmengine does next
+    assert new_model.label_set == [1, 4]
+    assert new_hook.updated_at == dict(iter=7, epoch=0)
     new_hook.before_train(_runner(new_model, it=7))
     assert new_model.label_set == [1, 4]
 
     # a checkpoint from before the first update keeps all classes
-    fresh = {}
-    PartialSetHook().before_save_checkpoint(runner, fresh)
     other = _Model()
-    PartialSetHook().after_load_checkpoint(_runner(other), fresh)
+    other.load_state_dict(_Model().state_dict())
     assert other.label_set is None
+
+
+@pytest.mark.parametrize('saved', [[1, 4], None])
+def test_old_checkpoint_layout_still_loads(saved):
+    """Checkpoints of earlier versions kept the label set under
+    ``checkpoint['partial_set']`` and had no ``class_mask`` weight."""
+    ckpt = dict(
+        state_dict={},
+        partial_set=dict(
+            label_set=saved,
+            counts=[0, 3, 0, 0, 3],
+            num_classes=5,
+            threshold=2,
+            updated_at=dict(iter=7, epoch=0)))
+    model = _Model()
+    PartialSetHook(threshold=2).after_load_checkpoint(_runner(model), ckpt)
+    model.load_state_dict(ckpt['state_dict'])
+    assert model.label_set == saved
+
+
+def test_label_set_needs_a_class():
+    with pytest.raises(ValueError, match='at least one class'):
+        _Model().label_set = []
 
 
 # ------------------------------------------------------- ClassSubsetDataset
@@ -173,8 +212,9 @@ def test_class_subset_keeps_full_label_space(office_home_tree):
     assert len(target) == 25 * 2
     assert list(target.metainfo['classes']) == cfg.classes
     assert target.kept_labels == list(range(25))
-    labels = [int(target[i]['data_samples'].gt_label)
-              for i in range(len(target))]
+    labels = [
+        int(target[i]['data_samples'].gt_label) for i in range(len(target))
+    ]
     assert sorted(set(labels)) == list(range(25))
     assert target.get_data_info(49)['gt_label'] == 24
     val = DATASETS.build(cfg.val_dataloader.dataset)
@@ -185,8 +225,11 @@ def test_class_subset_keeps_full_label_space(office_home_tree):
 
 
 def test_class_subset_by_index_and_errors(office_home_tree):
-    base = dict(type='DomainFolderDataset', data_root=office_home_tree,
-                domain='Art', classes=load_config(PDA_RN50).classes)
+    base = dict(
+        type='DomainFolderDataset',
+        data_root=office_home_tree,
+        domain='Art',
+        classes=load_config(PDA_RN50).classes)
     ds = ClassSubsetDataset(base, classes=[64, 'Alarm_Clock'])
     assert ds.kept_labels == [0, 64] and len(ds) == 4
     assert ds.kept_classes == ['Alarm_Clock', 'Webcam']
@@ -210,8 +253,11 @@ SMALL_STRONG = [
     dict(type='Resize', scale=(36, 36), keep_ratio=False),
     dict(type='CenterCrop', crop_size=32),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='mmpretrain.ColorJitter', brightness=0.4, contrast=0.4,
-         saturation=0.4),
+    dict(
+        type='mmpretrain.ColorJitter',
+        brightness=0.4,
+        contrast=0.4,
+        saturation=0.4),
     dict(type='TimmRandAugment'),
     dict(type='mmpretrain.PackInputs'),
 ]
@@ -290,21 +336,21 @@ def test_label_set_updates_and_survives_resume(office_home_tree, tmp_path):
     }
     runner, probe = _run(
         _tiny_cfg(PDA_RN50, office_home_tree, work, 'pda-resume-1', **extra))
-    hook = next(h for h in runner.hooks if isinstance(h, PartialSetHook))
     set_2, set_4 = probe.val_sets
     # first round: all classes; then the predicted classes (50 target
     # images cannot cover 65 classes)
     assert probe.before_train_set is None
     assert probe.per_iter == [None, None, set_2, set_2]
-    assert set_2 and len(set_2) < 65 and set_4 == hook.label_set
+    assert set_2 and len(set_2) < 65 and set_4 == runner.model.label_set
     assert set_4 == sorted(set_4) and all(0 <= c < 65 for c in set_4)
 
-    # checkpoints carry the label set; mmengine writes iter_4 *before* the
-    # validation of iteration 4
+    # checkpoints carry the label set (the model's class_mask); mmengine
+    # writes iter_4 *before* the validation of iteration 4
     ckpt3 = torch.load(osp.join(work, 'iter_3.pth'), weights_only=False)
     ckpt4 = torch.load(osp.join(work, 'iter_4.pth'), weights_only=False)
-    assert ckpt3['partial_set']['label_set'] == set_2
-    assert ckpt4['partial_set']['label_set'] == set_2
+    for ckpt in (ckpt3, ckpt4):
+        kept = ckpt['state_dict']['class_mask'].nonzero().view(-1).tolist()
+        assert kept == set_2
     assert ckpt4['partial_set']['updated_at']['iter'] == 2
 
     # resume from iter 3 (no validation due there): restored as saved
@@ -327,21 +373,20 @@ def test_label_set_updates_and_survives_resume(office_home_tree, tmp_path):
     assert probe4.per_iter == []
 
 
-@pytest.mark.parametrize('config', PDA_CONFIGS,
-                         ids=lambda c: osp.basename(c))
-def test_pda_config_trains_two_iterations(config, office_home_tree,
-                                          tmp_path):
+@pytest.mark.parametrize('config', PDA_CONFIGS, ids=lambda c: osp.basename(c))
+def test_pda_config_trains_two_iterations(config, office_home_tree, tmp_path):
     cfg = _tiny_cfg(config, office_home_tree, str(tmp_path),
                     f'pda-cfg-{osp.basename(config)}')
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert any(isinstance(h, PartialSetHook) for h in runner.hooks)
-    assert runner.model.partial_set == dict(cls_weight=0.5,
-                                            transfer_weight=0.1)
+    assert runner.model.partial_set == dict(
+        cls_weight=0.5, transfer_weight=0.1)
     assert (runner.model.fixmatch_loss is not None) == ('fixmatch' in config)
     assert len(runner.val_dataloader.dataset) == 50
     assert osp.isfile(osp.join(str(tmp_path), 'iter_2.pth'))
     # the evaluation at iteration 2 counted the 50 target predictions
     hook = next(h for h in runner.hooks if isinstance(h, PartialSetHook))
     assert hook.threshold == 14 and sum(hook.counts) == 50
-    assert runner.model.label_set == hook.label_set
+    kept = [c for c, n in enumerate(hook.counts) if n >= 14]
+    assert runner.model.label_set == (kept or None)

@@ -23,8 +23,13 @@ SPEC = osp.join(REPO_ROOT, 'docs', 'rst_deployment.md')
 
 # safetensors dtype codes listed in the spec -> numpy (BF16 has no numpy
 # dtype: decoded by hand, as the spec describes)
-ST_DTYPES = {'F32': np.float32, 'F16': np.float16, 'I64': np.int64,
-             'U8': np.uint8, 'BF16': None}
+ST_DTYPES = {
+    'F32': np.float32,
+    'F16': np.float16,
+    'I64': np.int64,
+    'U8': np.uint8,
+    'BF16': None
+}
 
 
 # ---------------------------------------------------------------------------
@@ -48,8 +53,9 @@ def read_raw(path):
             u16 = np.frombuffer(buf, '<u2').astype(np.uint32)
             arr = (u16 << 16).view(np.float32)
         else:
-            arr = np.frombuffer(buf, np.dtype(ST_DTYPES[info['dtype']])
-                                .newbyteorder('<'))
+            arr = np.frombuffer(
+                buf,
+                np.dtype(ST_DTYPES[info['dtype']]).newbyteorder('<'))
         tensors[key] = (info['dtype'], arr.reshape(info['shape']))
     return header.get('__metadata__', {}), tensors
 
@@ -157,11 +163,14 @@ def _trained_and_base(seed=0):
         'task_head.fc.weight': rng.standard_normal((5, 16)),
         'task_head.bn.num_batches_tracked': np.array(0),
     }
-    base = {n: (a.astype(np.float16) if n == 'backbone.w16' else
-                a.astype(np.int64) if a.dtype.kind == 'i' else
-                a.astype(np.float32)) for n, a in base.items()}
+    base = {
+        n:
+        (a.astype(np.float16) if n == 'backbone.w16' else
+         a.astype(np.int64) if a.dtype.kind == 'i' else a.astype(np.float32))
+        for n, a in base.items()
+    }
     # widely spread magnitudes: w - w0 is then often inexact in float32
-    base['backbone.conv.weight'] *= np.float32(10.) ** rng.integers(
+    base['backbone.conv.weight'] *= np.float32(10.)**rng.integers(
         -8, 4, base['backbone.conv.weight'].shape).astype(np.float32)
     trained = {n: a.copy() for n, a in base.items()}
     for name in ('backbone.conv.weight', 'backbone.bias', 'backbone.w16'):
@@ -184,8 +193,14 @@ def _save_patch(path, base, trained, value_dtype='float32'):
     t = {n: torch.from_numpy(a.copy()) for n, a in trained.items()}
     b = {n: torch.from_numpy(a.copy()) for n, a in base.items()}
     names = [n for n in t if n.startswith('backbone.')]
-    patch = make_patch(t, b, names=names, dense=('task_head', ),
-                       value_dtype=value_dtype, arch='toy', tau=1e-6)
+    patch = make_patch(
+        t,
+        b,
+        names=names,
+        dense=('task_head', ),
+        value_dtype=value_dtype,
+        arch='toy',
+        tau=1e-6)
     patch.save(str(path))
     return patch
 
@@ -213,9 +228,9 @@ def test_spec_states_what_this_test_relies_on():
                    'sparse/<name>/pos', 'sparse/<name>/val',
                    'sparse/<name>/exact_pos', 'sparse/<name>/exact_val',
                    'sparse/<name>/base_pos', 'sparse/<name>/base_val',
-                   'dense/<name>', 'base_sha256', 'payload_sha256',
-                   'LEB128', '0x80', 'cumsum(g + 1)', 'F32', 'BF16', 'U8',
-                   'I64', '8-byte little-endian'):
+                   'dense/<name>', 'base_sha256', 'payload_sha256', 'LEB128',
+                   '0x80', 'cumsum(g + 1)', 'F32', 'BF16', 'U8', 'I64',
+                   '8-byte little-endian'):
         assert phrase in spec, phrase
 
 
@@ -231,8 +246,9 @@ def test_header_layout_and_metadata(fp32_patch, model_pair):
 
     names = sorted(n for n in trained if n.startswith('backbone.'))
     assert sorted(meta['entries']) == names
-    assert meta['dense'] == ['task_head.bn.num_batches_tracked',
-                             'task_head.fc.weight']
+    assert meta['dense'] == [
+        'task_head.bn.num_batches_tracked', 'task_head.fc.weight'
+    ]
     assert meta['value_dtype'] == 'float32'
     assert meta['arch'] == 'toy' and meta['tau'] == 1e-6  # free-form
     nnz = 0
@@ -258,9 +274,13 @@ def test_header_layout_and_metadata(fp32_patch, model_pair):
         assert kind == 'sparse'
         name, _, field = rest.rpartition('/')
         model_code = st_code[meta['entries'][name]['dtype']]
-        expected = dict(pos='U8', val='F32', exact_pos='I64',
-                        exact_val=model_code, base_pos='I64',
-                        base_val=model_code)
+        expected = dict(
+            pos='U8',
+            val='F32',
+            exact_pos='I64',
+            exact_val=model_code,
+            base_pos='I64',
+            base_val=model_code)
         assert code == expected[field], key
         assert arr.ndim == 1
     for name in names:
@@ -295,8 +315,10 @@ def test_positions_follow_the_varint_description(fp32_patch, model_pair):
         assert len(tensors[f'sparse/{name}/val']) == info['nnz']
         # byte-identical to an encoder written from the spec
         assert np.array_equal(encode_positions(pos), stream), name
-        lengths |= {len(encode_positions(np.array([g]))) for g in
-                    np.diff(pos, prepend=-1) - 1}
+        lengths |= {
+            len(encode_positions(np.array([g])))
+            for g in np.diff(pos, prepend=-1) - 1
+        }
     assert {1, 2, 3} <= lengths  # one-, two- and three-byte gaps occurred
 
 
@@ -324,20 +346,19 @@ def test_reconstruct_trained_and_base_weights_bit_exactly(
                                   bits(trained[name])), name
     # float16 model tensor with float32 residuals: w0 + val rounds in
     # float16 (no overrides are written for it): close, consistent below
-    np.testing.assert_allclose(applied['backbone.w16'],
-                               trained['backbone.w16'], rtol=1e-3,
-                               atol=1e-3)
+    np.testing.assert_allclose(
+        applied['backbone.w16'], trained['backbone.w16'], rtol=1e-3, atol=1e-3)
     restored = reconstruct(applied, meta, tensors, 'remove')
     for name in meta['entries']:
         if trained[name].dtype == np.float32:
-            assert np.array_equal(bits(restored[name]),
-                                  bits(base[name])), name
+            assert np.array_equal(bits(restored[name]), bits(base[name])), name
     # without the exact overrides the float32 reconstruction is NOT exact
     # (i.e. the test data really needs them)
     plain = {k: v for k, v in tensors.items() if '/exact_' not in k}
     approx = reconstruct(base, meta, plain, 'apply')
-    assert not np.array_equal(bits(approx['backbone.conv.weight']),
-                              bits(trained['backbone.conv.weight']))
+    assert not np.array_equal(
+        bits(approx['backbone.conv.weight']),
+        bits(trained['backbone.conv.weight']))
 
 
 def test_reader_agrees_with_apply_patch(fp32_patch, model_pair):

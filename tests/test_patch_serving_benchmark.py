@@ -33,19 +33,20 @@ def test_switches_bit_exact_and_patches_smaller(bench, tmp_path):
     # every floating tensor changed, BN running stats included
     for sd in domains:
         for name, t in sd.items():
-            assert torch.equal(t, base_sd[name]) == (
-                not t.is_floating_point()), name
-    r = bench.run(model, base_sd, domains, str(tmp_path), rounds=2,
-                  arch='tiny')
+            assert torch.equal(
+                t, base_sd[name]) == (not t.is_floating_point()), name
+    r = bench.run(
+        model, base_sd, domains, str(tmp_path), rounds=2, arch='tiny')
     assert r['verified'] == 3
-    assert set(r['ms']) == {'PatchStore.activate',
-                            'torch.load + load_state_dict',
-                            'load_state_dict from RAM'}
+    assert set(r['ms']) == {
+        'PatchStore.activate', 'torch.load + load_state_dict',
+        'load_state_dict from RAM'
+    }
     assert all(ms > 0 for ms in r['ms'].values())
     assert 0 < r['patch_bytes'] < r['dense_bytes']
     # independently of run()'s own check: reload the patches and switch
-    store = bench.load_store(model, [
-        str(tmp_path / f'domain{i}.patch') for i in range(3)])
+    store = bench.load_store(
+        model, [str(tmp_path / f'domain{i}.patch') for i in range(3)])
     for i in (2, 0, 1, 2):
         store.activate(f'domain{i}')
         bench.check_bit_exact(model, domains[i], f'domain{i}')

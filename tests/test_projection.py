@@ -1,11 +1,10 @@
 """RST projection (``project_``, ``abs_diff``) and O(nnz) w0 checkpoints."""
-import mmvlpuda  # noqa: F401  (compat fixes before other mmvlpuda imports)
-
 import io
 
 import pytest
 import torch
 
+import mmvlpuda  # noqa: F401  (compat fixes before other mmvlpuda imports)
 from mmvlpuda.sparse.checkpoint import RST_KEY, decode_w0, encode_w0
 from mmvlpuda.sparse.projection import FusedProjection, abs_diff, project_
 
@@ -50,8 +49,10 @@ def _make_case(kind, seed=0):
     raise ValueError(kind)
 
 
-KINDS = ['fp32', 'fp64', 'bf16', 'fp32_transposed', 'fp32_strided_view',
-         'fp32_noncontig_w0']
+KINDS = [
+    'fp32', 'fp64', 'bf16', 'fp32_transposed', 'fp32_strided_view',
+    'fp32_noncontig_w0'
+]
 
 
 @pytest.mark.parametrize('kind', KINDS)
@@ -96,10 +97,10 @@ def test_tau_taken_from_data_is_inclusive(kind):
     assert w.reshape(-1)[k] == w0.reshape(-1)[k] != target
 
 
-@pytest.mark.parametrize(
-    'dtype,contiguous',
-    [(torch.float32, True), (torch.float64, True), (torch.bfloat16, True),
-     (torch.float32, False)])
+@pytest.mark.parametrize('dtype,contiguous', [(torch.float32, True),
+                                              (torch.float64, True),
+                                              (torch.bfloat16, True),
+                                              (torch.float32, False)])
 def test_boundary_equal_to_tau_snaps_back(dtype, contiguous):
     # all values exactly representable in bf16, fp32 and fp64
     w0 = torch.tensor([1.0, 1.0, 0.0, -2.0, 1.0, 1.0, 0.5, 4.0], dtype=dtype)
@@ -177,12 +178,14 @@ def test_abs_diff(kind):
     assert torch.equal(w, w_before)
 
 
-@pytest.mark.parametrize('dtype', [torch.float32, torch.float64,
-                                   torch.bfloat16])
+@pytest.mark.parametrize('dtype',
+                         [torch.float32, torch.float64, torch.bfloat16])
 def test_abs_diff_into_slices_of_a_scratch_buffer(dtype):
     # as RSTHook does for top-k: one buffer, one slice per tensor
-    pairs = [_pair(dtype, shape=s, seed=i)
-             for i, s in enumerate([(16, 8, 3, 3), (40, ), (32, 24)])]
+    pairs = [
+        _pair(dtype, shape=s, seed=i)
+        for i, s in enumerate([(16, 8, 3, 3), (40, ), (32, 24)])
+    ]
     total = sum(w.numel() for w, _ in pairs)
     scratch = torch.full((total + 5, ), -7.0, dtype=dtype)
     offset = 0
@@ -211,8 +214,12 @@ def _rst_state(seed=0):
         trained[name] = w
     trained['fc.weight'][0, :3] = torch.tensor([-1.0, 1e-30, 7.0])
     trained['logit_scale'] = w0['logit_scale'] + 0.5
-    taus = {'conv.weight': 1.5e-3, 'fc.weight': 2e-3, 'fc.bias': 1e-3,
-            'logit_scale': 1e-3}
+    taus = {
+        'conv.weight': 1.5e-3,
+        'fc.weight': 2e-3,
+        'fc.bias': 1e-3,
+        'logit_scale': 1e-3
+    }
     nnz = 0
     for name in w0:
         nnz += project_(trained[name], w0[name], taus[name])
@@ -424,8 +431,9 @@ def _assert_bit_identical(a, b):
     assert all(torch.equal(x, y) for x, y in zip(_bits(a), _bits(b)))
 
 
-@pytest.mark.parametrize('tau', [0., 3e-4, [0., 3e-4, INF, 1e-3]],
-                         ids=['zero', 'scalar', 'per_tensor'])
+@pytest.mark.parametrize(
+    'tau', [0., 3e-4, [0., 3e-4, INF, 1e-3]],
+    ids=['zero', 'scalar', 'per_tensor'])
 def test_torch_path_threshold_is_bit_identical_to_numba(tau):
     (numba, ws), (torch_path, twins) = _both_paths()
     bufs = [torch.ones(w.shape) for w in ws]

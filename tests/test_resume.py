@@ -20,8 +20,15 @@ ZIP_ERROR = ('truncated, no zip directory at its end; torch: '
 
 
 def _save(path, step):
-    torch.save({'state_dict': {'w': torch.full((256, 256), float(step))},
-                'meta': {'iter': step}}, str(path))
+    torch.save(
+        {
+            'state_dict': {
+                'w': torch.full((256, 256), float(step))
+            },
+            'meta': {
+                'iter': step
+            }
+        }, str(path))
     return str(path)
 
 
@@ -37,8 +44,9 @@ def _work_dir(tmp_path, steps=(100, 200, 300), pointer=True):
     for step in steps:
         _save(work / f'iter_{step}.pth', step)
     if pointer:
-        (work / 'last_checkpoint').write_text(str(work / f'iter_{steps[-1]}'
-                                                  '.pth'))
+        (work / 'last_checkpoint').write_text(
+            str(work / f'iter_{steps[-1]}'
+                '.pth'))
     return work
 
 
@@ -52,8 +60,8 @@ def test_checkpoint_error_describes_each_damage(tmp_path):
     assert checkpoint_error(str(tmp_path / 'empty.pth')) == 'empty file'
     assert checkpoint_error(str(tmp_path / 'nope.pth')) == 'file not found'
     (tmp_path / 'text.pth').write_text('not a checkpoint')
-    assert checkpoint_error(str(tmp_path / 'text.pth')).startswith(
-        'UnpicklingError')
+    assert checkpoint_error(str(tmp_path /
+                                'text.pth')).startswith('UnpicklingError')
 
 
 def test_candidates_newest_first(tmp_path):
@@ -61,8 +69,9 @@ def test_candidates_newest_first(tmp_path):
     (work / 'best_acc_iter_100.pth').write_bytes(b'x')  # not resumed from
     (work / 'epoch_3.pth').write_bytes(b'x')
     names = [osp.basename(p) for p in checkpoint_candidates(str(work))]
-    assert names == ['iter_20.pth', 'iter_100.pth', 'iter_9.pth',
-                     'epoch_3.pth']
+    assert names == [
+        'iter_20.pth', 'iter_100.pth', 'iter_9.pth', 'epoch_3.pth'
+    ]
     assert checkpoint_candidates(str(tmp_path / 'missing')) == []
 
 
@@ -75,8 +84,8 @@ def test_moved_work_dir_uses_the_local_copy(tmp_path):
 def test_newest_readable_is_used_and_the_damaged_one_named(tmp_path):
     work = _work_dir(tmp_path)
     lines = []
-    assert find_resumable_checkpoint(str(work), log=lines.append) == str(
-        work / 'iter_300.pth')
+    assert find_resumable_checkpoint(
+        str(work), log=lines.append) == str(work / 'iter_300.pth')
     assert lines == []  # nothing to say when the newest is fine
 
     _truncate(str(work / 'iter_300.pth'))
@@ -121,16 +130,17 @@ DEMO = osp.join(REPO_ROOT, 'configs/demo/cmkd_tiny-clip_mnist2uci.py')
 
 def _train(work, max_iters, *resume):
     argv = [
-        'tools/train.py', DEMO, '--work-dir', str(work), '--no-validate',
-        *resume, '--cfg-options', f'train_cfg.max_iters={max_iters}',
+        'tools/train.py', DEMO, '--work-dir',
+        str(work), '--no-validate', *resume, '--cfg-options',
+        f'train_cfg.max_iters={max_iters}',
         'default_hooks.checkpoint.interval=1',
         'default_hooks.logger.interval=1'
     ]
     old = sys.argv
     sys.argv = argv
     try:
-        runpy.run_path(osp.join(REPO_ROOT, 'tools/train.py'),
-                       run_name='__main__')
+        runpy.run_path(
+            osp.join(REPO_ROOT, 'tools/train.py'), run_name='__main__')
     finally:
         sys.argv = old
     return open(sorted(glob.glob(str(work / '*' / '*.log')))[-1]).read()

@@ -1,12 +1,15 @@
 """RSTHook in *foreign* OpenMMLab configs (projects/rst_anywhere).
 
-Each example config is a plain mmpretrain / mmseg config that only adds
-``custom_imports`` for mmvlpuda and an ``RSTHook`` in ``custom_hooks``. The
-tests train it for a few iterations on a generated toy dataset, in-process,
-with the config's own ``default_scope`` ('mmpretrain' / 'mmseg'), and check
-the RST invariant, that resets really happened, the tau schedule and the
-``checkpoint['rst']`` entry.
+Each example config inherits a stock mmpretrain / mmseg config
+(``_base_ = ['mmpretrain::...']`` / ``['mmseg::...']``), points it at a
+folder of images and adds the two RST lines (``custom_imports`` for mmvlpuda
+and ``mmvlpuda.RSTHook`` in ``custom_hooks``). The tests shrink it for the
+CPU with ``--cfg-options``-style overrides, train it for a few iterations on
+a generated toy dataset, in-process, with the config's own ``default_scope``
+('mmpretrain' / 'mmseg'), and check the RST invariant, that resets really
+happened, the tau schedule and the ``checkpoint['rst']`` entry.
 """
+import ast
 import os
 import os.path as osp
 import uuid
@@ -21,6 +24,7 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.hooks import Hook  # noqa: E402
 from mmengine.model import is_model_wrapper  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
+from mmengine.utils import get_installed_path  # noqa: E402
 
 PROJECT = osp.join(
     osp.dirname(osp.dirname(osp.abspath(__file__))), 'projects',
@@ -28,10 +32,6 @@ PROJECT = osp.join(
 CLS_CFG = osp.join(PROJECT, 'configs', 'resnet18_rst_mmpretrain.py')
 SEG_CFG = osp.join(PROJECT, 'configs', 'fcn_rst_mmseg.py')
 MAX_ITERS = 4
-
-
-# global-state hygiene -------------------------------------------------------
-
 
 # toy data -------------------------------------------------------------------
 CLS_COLORS = {'red': (0, 0, 255), 'green': (0, 255, 0), 'blue': (255, 0, 0)}
@@ -78,29 +78,54 @@ def _make_seg_tree(root, n=(4, 2), size=64, seed=0):
 
 
 # config loading -------------------------------------------------------------
-def _loaders(cfg):
-    return [cfg[k] for k in ('train_dataloader', 'val_dataloader',
-                             'test_dataloader') if cfg.get(k) is not None]
+# What the tests override, as `--cfg-options` would (stock sizes are for
+# GPUs; pretrained weights are not downloaded in the tests).
+def _loader_options(data_root, batch_size):
+    options = {}
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        options.update({
+            f'{loader}.dataset.data_root': str(data_root),
+            f'{loader}.batch_size': batch_size,
+            f'{loader}.num_workers': 0,
+            f'{loader}.persistent_workers': False,
+        })
+    return options
 
 
-def _small_cfg(path, data_root, work_dir, batch_size):
+# 12 train images, batch 6: 2 iterations per epoch, 2 epochs
+CLS_OPTIONS = {
+    'model.backbone.init_cfg': None,
+    'train_dataloader.dataset.pipeline.1.scale': 32,  # RandomResizedCrop
+    'val_dataloader.dataset.pipeline.1.scale': 32,  # ResizeEdge
+    'val_dataloader.dataset.pipeline.2.crop_size': 32,  # CenterCrop
+    'train_cfg.max_epochs': MAX_ITERS // 2,
+    'train_cfg.val_interval': MAX_ITERS // 2,
+    'default_hooks.logger.interval': 1,
+}
+SEG_OPTIONS = {
+    'model.pretrained': None,
+    'model.data_preprocessor.size': (64, 64),
+    'train_dataloader.dataset.pipeline.2.scale': (64, 64),  # RandomResize
+    'train_dataloader.dataset.pipeline.3.crop_size': (64, 64),  # RandomCrop
+    'val_dataloader.dataset.pipeline.1.scale': (64, 64),  # Resize
+    'train_cfg.max_iters': MAX_ITERS,
+    'train_cfg.val_interval': MAX_ITERS,
+    'default_hooks.checkpoint.interval': MAX_ITERS,
+    'default_hooks.logger.interval': 1,
+}
+
+
+def _small_cfg(path, options, data_root, work_dir, batch_size):
     cfg = Config.fromfile(path)
-    for loader in _loaders(cfg):
-        loader.dataset.data_root = str(data_root)
-        loader.batch_size = batch_size
-        loader.num_workers = 0
-        loader.persistent_workers = False
-    cfg.train_cfg.max_iters = MAX_ITERS
-    cfg.train_cfg.val_interval = MAX_ITERS
-    cfg.default_hooks.logger.interval = 1
-    cfg.default_hooks.checkpoint.interval = MAX_ITERS
+    cfg.merge_from_dict(
+        dict(options, **_loader_options(data_root, batch_size)))
     cfg.work_dir = str(work_dir)
     cfg.experiment_name = f'rst_anywhere_{uuid.uuid4().hex[:8]}'
     cfg.launcher = 'none'
     return cfg
 
 
-# probes -----------------------------------------------------------------------
+# probes ----------------------------------------------------------------------
 class _Probe(Hook):
     """Records the initial parameters (before_train) and, at the last
     iteration, the post-step / pre-projection parameters: registered with a
@@ -122,7 +147,10 @@ class _Probe(Hook):
     def before_train(self, runner):
         self.init = self._params(runner)
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         if runner.iter + 1 == runner.max_iters:
             self.pre_projection = self._params(runner)
@@ -135,7 +163,10 @@ class _TauLog(Hook):
         self.rst = rst
         self.taus = []
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         self.taus.append(self.rst.current_tau())
 
@@ -167,7 +198,7 @@ def _train(cfg):
     return runner, model, rst, probe, tau_log
 
 
-def _check_rst(runner, model, rst, probe, include):
+def _check_rst(runner, model, rst, probe, include, ckpt_name):
     """The RST invariants after training; returns the parameter dict."""
     from mmvlpuda.sparse.checkpoint import decode_w0
 
@@ -218,7 +249,7 @@ def _check_rst(runner, model, rst, probe, include):
     assert kept == nnz
 
     # a checkpoint was written, is dense, and carries O(nnz) w0 under 'rst'
-    ckpt_path = osp.join(runner.work_dir, f'iter_{MAX_ITERS}.pth')
+    ckpt_path = osp.join(runner.work_dir, ckpt_name)
     assert osp.isfile(ckpt_path)
     ckpt = torch.load(ckpt_path, map_location='cpu', weights_only=False)
     assert 'rst' in ckpt
@@ -238,25 +269,54 @@ def _check_rst(runner, model, rst, probe, include):
     return params, selected, n_equal / n_total
 
 
-# tests ------------------------------------------------------------------------
-def test_configs_are_plain_foreign_configs():
+# tests -----------------------------------------------------------------------
+def _stock(path):
+    """The stock mmpretrain / mmseg config the example inherits."""
+    lines = [line for line in open(path) if line.startswith('_base_')]
+    assert len(lines) == 1, lines
+    return ast.literal_eval(lines[0].split('=', 1)[1].strip())
+
+
+def _unscoped(value):
+    """``value`` without the ``_scope_`` keys that a ``pkg::`` base adds."""
+    if isinstance(value, dict):
+        return {k: _unscoped(v) for k, v in value.items() if k != '_scope_'}
+    if isinstance(value, (list, tuple)):
+        return [_unscoped(v) for v in value]
+    return value
+
+
+def test_configs_are_stock_configs_plus_rst():
     for path, scope in ((CLS_CFG, 'mmpretrain'), (SEG_CFG, 'mmseg')):
+        base = _stock(path)
+        assert len(base) == 1 and base[0].startswith(f'{scope}::'), base
         cfg = Config.fromfile(path)
-        assert cfg.default_scope == scope
-        assert cfg.custom_imports == dict(
-            imports=['mmvlpuda'], allow_failed_imports=False)
-        assert [h.type for h in cfg.custom_hooks] == ['RSTHook']
-        assert cfg.train_cfg.type == 'IterBasedTrainLoop'
-        # self-contained: no `_base_` (`'pkg::...'` breaks with
-        # setuptools>=82)
-        assert not any(
-            line.startswith('_base_') for line in open(path).readlines())
-    assert Config.fromfile(SEG_CFG).model.backbone.norm_cfg.type == 'BN'
+        pkg, rel = base[0].split('::')
+        stock = Config.fromfile(
+            osp.join(get_installed_path(pkg), '.mim', 'configs', rel))
+        assert cfg.default_scope == stock.default_scope == scope
+        assert cfg.custom_imports.imports in (['mmvlpuda'],
+                                              ['mmvlpuda.models'])
+        assert [h.type for h in cfg.custom_hooks] == ['mmvlpuda.RSTHook']
+        assert 'custom_hooks' not in stock
+        # model, schedule and runtime are the stock ones, apart from the
+        # number of classes (and the pretrained weights of mmpretrain)
+        for key in ('train_cfg', 'optim_wrapper', 'param_scheduler',
+                    'default_hooks', 'env_cfg'):
+            assert _unscoped(cfg[key]) == _unscoped(stock[key]), key
+        assert cfg.model.backbone.type == stock.model.backbone.type
+        assert cfg.model.backbone.depth == stock.model.backbone.depth == 18
+    assert Config.fromfile(SEG_CFG).model.pretrained == \
+        'open-mmlab://resnet18_v1c'
+    assert Config.fromfile(CLS_CFG).model.backbone.init_cfg.type == \
+        'Pretrained'
 
 
 def test_rst_mmpretrain_image_classifier(tmp_path, isolated_runner_state):
     data_root = _make_cls_tree(str(tmp_path / 'data'))
-    cfg = _small_cfg(CLS_CFG, data_root, tmp_path / 'work', batch_size=6)
+    cfg = _small_cfg(
+        CLS_CFG, CLS_OPTIONS, data_root, tmp_path / 'work', batch_size=6)
+    assert cfg.train_cfg.by_epoch  # the stock epoch-based schedule
     hook_cfg = cfg.custom_hooks[0]
     assert hook_cfg.tau == 1e-4 and tuple(hook_cfg.include) == ('backbone', )
 
@@ -264,26 +324,29 @@ def test_rst_mmpretrain_image_classifier(tmp_path, isolated_runner_state):
     assert type(model).__name__ == 'ImageClassifier'
     assert tau_log.taus == [pytest.approx(1e-4)] * MAX_ITERS
     params, selected, frac_equal = _check_rst(runner, model, rst, probe,
-                                              ('backbone', ))
+                                              ('backbone', ),
+                                              f'epoch_{MAX_ITERS // 2}.pth')
 
     # the head is outside the prefixes: it trains densely (nearly every
     # entry moved), while a much larger share of the backbone stays at w0
     head = [n for n in params if n.startswith('head.')]
     assert head and not set(head) & selected
     head_total = sum(params[n].numel() for n in head)
-    head_changed = sum(
-        int((params[n] != probe.init[n]).sum()) for n in head)
+    head_changed = sum(int((params[n] != probe.init[n]).sum()) for n in head)
     assert head_changed / head_total > 0.5
     assert frac_equal > 1 - head_changed / head_total
-    assert runner.message_hub.get_scalar('val/rst_dsp_M') is not None
+    assert runner.message_hub.get_scalar('val/dsp') is not None
 
 
 def test_rst_mmseg_encoder_decoder(tmp_path, isolated_runner_state):
     data_root = _make_seg_tree(str(tmp_path / 'data'))
-    cfg = _small_cfg(SEG_CFG, data_root, tmp_path / 'work', batch_size=2)
+    cfg = _small_cfg(
+        SEG_CFG, SEG_OPTIONS, data_root, tmp_path / 'work', batch_size=2)
+    assert cfg.model.backbone.norm_cfg.type == 'SyncBN'  # stock; reverted
     hook_cfg = cfg.custom_hooks[0]
     tau, tau_end = hook_cfg.tau, hook_cfg.tau_end
-    assert tuple(hook_cfg.include) == ('backbone', 'decode_head')
+    include = ('backbone', 'decode_head', 'auxiliary_head')
+    assert tuple(hook_cfg.include) == include
 
     runner, model, rst, probe, tau_log = _train(cfg)
     assert type(model).__name__ == 'EncoderDecoder'
@@ -294,8 +357,8 @@ def test_rst_mmseg_encoder_decoder(tmp_path, isolated_runner_state):
     assert tau_log.taus == pytest.approx(expected)
     assert rst.current_tau() == pytest.approx(tau_end)
     params, selected, frac_equal = _check_rst(runner, model, rst, probe,
-                                              ('backbone', 'decode_head'))
-    # every trainable tensor of the segmentor is under the two prefixes
+                                              include, f'iter_{MAX_ITERS}.pth')
+    # every trainable tensor of the segmentor is under the three prefixes
     assert selected == {
         n
         for n, p in model.named_parameters() if p.requires_grad

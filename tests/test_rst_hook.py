@@ -1,10 +1,10 @@
 """RSTHook under a real mmengine Runner on a toy model."""
 import math
 import os
-from contextlib import contextmanager
 import os.path as osp
 import subprocess
 import sys
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -19,9 +19,9 @@ from torch.utils.data import Dataset
 
 from conftest import REPO_ROOT
 from mmvlpuda.engine.hooks import RSTHook
+from mmvlpuda.registry import DATASETS, HOOKS, MODELS
 from mmvlpuda.sparse import projection
 from mmvlpuda.utils.host_sync import HostSyncCounter
-from mmvlpuda.registry import DATASETS, HOOKS, MODELS
 
 
 @MODELS.register_module(force=True)
@@ -67,7 +67,10 @@ class RSTRecorderHook(Hook):
     def __init__(self):
         self.records = []
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         rst = next(h for h in runner.hooks if isinstance(h, RSTHook))
         model = runner.model.module if hasattr(runner.model,
@@ -83,11 +86,15 @@ class RSTRecorderHook(Hook):
             bad += int((small & (diff != 0)).sum())
         kept = sum(int((params[n].detach() != w0[n]).sum()) for n in w0)
         self.records.append(
-            dict(iter=runner.iter, tau=tau, violations=bad, kept=kept,
-                 budget=rst.budget() if rst.density is not None else None,
-                 reported=rst.nnz,
-                 numel=sum(t.numel() for t in w0.values()),
-                 head=params['head.weight'].detach().clone()))
+            dict(
+                iter=runner.iter,
+                tau=tau,
+                violations=bad,
+                kept=kept,
+                budget=rst.budget() if rst.density is not None else None,
+                reported=rst.nnz,
+                numel=sum(t.numel() for t in w0.values()),
+                head=params['head.weight'].detach().clone()))
 
 
 def _cfg(tmp_path, name, hook, max_iters=10, **overrides):
@@ -102,8 +109,7 @@ def _cfg(tmp_path, name, hook, max_iters=10, **overrides):
             collate_fn=dict(type='default_collate'),
             batch_size=8,
             num_workers=0),
-        optim_wrapper=dict(
-            optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
         default_hooks=dict(
             logger=dict(type='LoggerHook', interval=100),
@@ -184,15 +190,18 @@ def test_w0_is_taken_after_load_from(tmp_path):
     path = str(tmp_path / 'pretrained.pth')
     torch.save({'state_dict': model.state_dict()}, path)
     _, rst, _ = _train(
-        _cfg(tmp_path, 'loadfrom', dict(type='RSTHook', tau=1e-3),
-             max_iters=2, load_from=path))
+        _cfg(
+            tmp_path,
+            'loadfrom',
+            dict(type='RSTHook', tau=1e-3),
+            max_iters=2,
+            load_from=path))
     assert all(torch.all(w0 == 0.123) for w0 in rst.w0_state_dict().values())
 
 
 def test_scheduled_tau_grows_linearly(tmp_path):
     _, rst, rec = _train(
-        _cfg(tmp_path, 'sched',
-             dict(type='RSTHook', tau=1e-3, tau_end=1e-2)))
+        _cfg(tmp_path, 'sched', dict(type='RSTHook', tau=1e-3, tau_end=1e-2)))
     for r in rec.records:
         expected = 1e-3 + (1e-2 - 1e-3) * (r['iter'] + 1) / 10
         assert r['tau'] == pytest.approx(expected)
@@ -203,13 +212,13 @@ def test_scheduled_tau_grows_linearly(tmp_path):
 def test_topk_keeps_the_scheduled_fraction(tmp_path):
     _, rst, rec = _train(
         _cfg(tmp_path, 'topk',
-             dict(type='RSTHook', mode='topk', topk_start=100.,
-                  topk_end=10.)))
+             dict(type='RSTHook', mode='topk', topk_start=100., topk_end=10.)))
     for r in rec.records:
         pct = 100. + (10. - 100.) * (r['iter'] + 1) / 10
         expected = math.floor(pct / 100. * r['numel'] + 1e-6)
         assert r['kept'] == expected, r['iter']
-    assert rec.records[-1]['kept'] == math.floor(0.1 * rec.records[-1]['numel'])
+    assert rec.records[-1]['kept'] == math.floor(0.1 *
+                                                 rec.records[-1]['numel'])
 
 
 BUDGET_OPTIMIZERS = {
@@ -222,12 +231,15 @@ BUDGET_OPTIMIZERS = {
 
 
 @pytest.mark.parametrize('optimizer', sorted(BUDGET_OPTIMIZERS))
-def test_budget_gives_exactly_the_budget_after_every_step(tmp_path,
-                                                          optimizer):
+def test_budget_gives_exactly_the_budget_after_every_step(tmp_path, optimizer):
     hook = dict(type='RSTHook', mode='budget', density=0.05, ramp_ratio=0.5)
     runner, rst, rec = _train(
-        _cfg(tmp_path, 'budget', hook, max_iters=12,
-             optim_wrapper=dict(optimizer=BUDGET_OPTIMIZERS[optimizer])))
+        _cfg(
+            tmp_path,
+            'budget',
+            hook,
+            max_iters=12,
+            optim_wrapper=dict(optimizer=BUDGET_OPTIMIZERS[optimizer])))
     numel = rec.records[0]['numel']
     for r in rec.records:
         t = min((r['iter'] + 1) / 12 / 0.5, 1.)
@@ -247,23 +259,33 @@ def test_budget_gives_exactly_the_budget_after_every_step(tmp_path,
 
 def test_budget_constant_from_the_first_step_with_a_linear_ramp(tmp_path):
     _, rst, rec = _train(
-        _cfg(tmp_path, 'budget-const',
-             dict(type='RSTHook', mode='budget', density=0.02,
-                  density_start=0.02)))
-    assert {r['kept'] for r in rec.records} == {
-        math.floor(0.02 * rec.records[0]['numel'])}
+        _cfg(
+            tmp_path, 'budget-const',
+            dict(
+                type='RSTHook',
+                mode='budget',
+                density=0.02,
+                density_start=0.02)))
+    assert {r['kept']
+            for r in rec.records
+            } == {math.floor(0.02 * rec.records[0]['numel'])}
     _, rst, rec = _train(
-        _cfg(tmp_path, 'budget-linear',
-             dict(type='RSTHook', mode='budget', density=0.1, ramp='linear',
-                  ramp_ratio=1.)))
+        _cfg(
+            tmp_path, 'budget-linear',
+            dict(
+                type='RSTHook',
+                mode='budget',
+                density=0.1,
+                ramp='linear',
+                ramp_ratio=1.)))
     for r in rec.records:
         d = 1 + (0.1 - 1) * (r['iter'] + 1) / 10
         assert r['kept'] == math.floor(d * r['numel'] + 1e-6)
 
 
 def test_budget_resume_is_bit_identical(tmp_path):
-    hook = dict(type='RSTHook', mode='budget', density=0.1,
-                reset_momentum=True)
+    hook = dict(
+        type='RSTHook', mode='budget', density=0.1, reset_momentum=True)
     full, rst_full, _ = _train(_cfg(tmp_path, 'full', hook))
     ckpt = osp.join(full.work_dir, 'iter_5.pth')
     state = torch.load(ckpt, map_location='cpu', weights_only=False)
@@ -315,10 +337,13 @@ def test_skips_iterations_without_an_optimizer_step(tmp_path, monkeypatch):
 
     monkeypatch.setattr(RSTHook, 'project', counting)
     _train(
-        _cfg(tmp_path, 'accum', dict(type='RSTHook', tau=1e-3), max_iters=6,
-             optim_wrapper=dict(
-                 optimizer=dict(type='SGD', lr=0.05),
-                 accumulative_counts=2)))
+        _cfg(
+            tmp_path,
+            'accum',
+            dict(type='RSTHook', tau=1e-3),
+            max_iters=6,
+            optim_wrapper=dict(
+                optimizer=dict(type='SGD', lr=0.05), accumulative_counts=2)))
     assert len(calls) == 3
 
 
@@ -339,21 +364,42 @@ def test_bad_arguments():
 
 def test_selecting_nothing_is_an_error(tmp_path):
     with pytest.raises(ValueError, match='include'):
-        _train(_cfg(tmp_path, 'none',
-                    dict(type='RSTHook', include=('encoder', )), max_iters=1))
+        _train(
+            _cfg(
+                tmp_path,
+                'none',
+                dict(type='RSTHook', include=('encoder', )),
+                max_iters=1))
 
 
-def test_registered_in_root_hooks_for_any_scope():
-    from mmengine.registry import HOOKS as ROOT
-    assert ROOT.get('RSTHook') is RSTHook
+def test_prefixed_name_from_any_scope_bare_name_deprecated():
+    """``type='mmvlpuda.RSTHook'`` resolves from mmseg / mmpretrain
+    configs; the old bare name still works there with a warning; in the
+    mmvlpuda scope the bare name is the real class."""
+    import warnings
+
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import HOOKS as CLS_HOOKS
     from mmseg.registry import HOOKS as SEG_HOOKS
-    assert SEG_HOOKS.get('RSTHook') is RSTHook
+
+    from mmvlpuda.registry import HOOKS
+    for scope, registry in (('mmseg', SEG_HOOKS), ('mmpretrain', CLS_HOOKS)):
+        with DefaultScope.overwrite_default_scope(scope):
+            with warnings.catch_warnings():
+                warnings.simplefilter('error', DeprecationWarning)
+                hook = registry.build(dict(type='mmvlpuda.RSTHook', tau=1e-6))
+            assert type(hook) is RSTHook
+            with pytest.warns(DeprecationWarning, match="'mmvlpuda.RSTHook'"):
+                old = registry.build(dict(type='RSTHook', tau=1e-6))
+        assert isinstance(old, RSTHook) and old.tau == 1e-6
+    assert HOOKS.get('RSTHook') is RSTHook
 
 
 DDP_SCRIPT = r'''
 import json, os, sys, torch
 sys.path.insert(0, {repo!r}); sys.path.insert(0, {tests!r})
-import mmvlpuda
+from mmvlpuda.utils import apply_runtime_fixes
+apply_runtime_fixes()  # as tools/train.py: CPU launcher of mmengine 0.10.7
 from test_rst_hook import _cfg, _params
 from mmengine.runner import Runner
 from pathlib import Path
@@ -367,35 +413,49 @@ from mmengine.config import Config
 cfg = setup_cpu_distributed(Config(cfg))
 runner = Runner.from_cfg(cfg)
 runner.train()
-model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+model = getattr(runner.model, 'module', runner.model)
 rank = int(os.environ.get('RANK', 0))
 torch.save({{k: v.detach() for k, v in model.named_parameters()}},
            os.path.join({tmp!r}, f'{{launcher}}-{{rank}}.pt'))
 '''
 
 
-@pytest.mark.parametrize('hook', [
-    dict(type='RSTHook', tau=2e-3),
-    dict(type='RSTHook', mode='budget', density=0.05, ramp_ratio=0.5),
-], ids=['threshold', 'budget'])
+@pytest.mark.parametrize(
+    'hook', [
+        dict(type='RSTHook', tau=2e-3),
+        dict(type='RSTHook', mode='budget', density=0.05, ramp_ratio=0.5),
+    ],
+    ids=['threshold', 'budget'])
 def test_ddp_two_gloo_processes_match_single_process(tmp_path, hook):
     import json
     script = tmp_path / 'ddp_rst.py'
-    script.write_text(DDP_SCRIPT.format(repo=REPO_ROOT,
-                                        tests=osp.join(REPO_ROOT, 'tests'),
-                                        tmp=str(tmp_path)))
+    script.write_text(
+        DDP_SCRIPT.format(
+            repo=REPO_ROOT,
+            tests=osp.join(REPO_ROOT, 'tests'),
+            tmp=str(tmp_path)))
     # CPU + gloo on every machine: with a GPU visible the 2-rank run would
     # pick nccl and need two GPUs (and the single run would be on CUDA)
     env = dict(os.environ, HF_HUB_OFFLINE='1', CUDA_VISIBLE_DEVICES='')
-    single = subprocess.run([sys.executable, str(script), 'none',
-                             json.dumps(hook)], env=env,
-                            capture_output=True, text=True, timeout=600)
+    single = subprocess.run(
+        [sys.executable, str(script), 'none',
+         json.dumps(hook)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600)
     assert single.returncode == 0, single.stderr[-3000:]
     port = str(29700 + os.getpid() % 200)
     ddp = subprocess.run([
         sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-        f'--master_port={port}', str(script), 'pytorch', json.dumps(hook)
-    ], env=env, capture_output=True, text=True, timeout=600)
+        f'--master_port={port}',
+        str(script), 'pytorch',
+        json.dumps(hook)
+    ],
+                         env=env,
+                         capture_output=True,
+                         text=True,
+                         timeout=600)
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     ref = torch.load(tmp_path / 'none-0.pt')
     for rank in (0, 1):
@@ -417,10 +477,14 @@ class CPUAutocastOptimWrapper(OptimWrapper):
 
 def test_mixed_precision_training(tmp_path):
     runner, rst, rec = _train(
-        _cfg(tmp_path, 'amp', dict(type='RSTHook', tau=2e-3), max_iters=4,
-             optim_wrapper=dict(
-                 type='CPUAutocastOptimWrapper',
-                 optimizer=dict(type='SGD', lr=0.05, momentum=0.9))))
+        _cfg(
+            tmp_path,
+            'amp',
+            dict(type='RSTHook', tau=2e-3),
+            max_iters=4,
+            optim_wrapper=dict(
+                type='CPUAutocastOptimWrapper',
+                optimizer=dict(type='SGD', lr=0.05, momentum=0.9))))
     assert len(rec.records) == 4
     assert all(r['violations'] == 0 for r in rec.records)
     assert 0 < rec.records[-1]['kept'] < rec.records[-1]['numel']
@@ -436,17 +500,22 @@ class PoisonWeightHook(Hook):
     def __init__(self, at_iter=3):
         self.at_iter = at_iter
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         if runner.iter == self.at_iter:
             with torch.no_grad():
                 runner.model.backbone[2].weight[0, 0] = float('nan')
 
 
-@pytest.mark.parametrize('hook', [
-    dict(type='RSTHook', tau=2e-3),
-    dict(type='RSTHook', mode='budget', density=0.05),
-], ids=['threshold', 'budget'])
+@pytest.mark.parametrize(
+    'hook', [
+        dict(type='RSTHook', tau=2e-3),
+        dict(type='RSTHook', mode='budget', density=0.05),
+    ],
+    ids=['threshold', 'budget'])
 @pytest.mark.parametrize('path', ['numba', 'torch'])
 def test_non_finite_selected_weight_stops_the_run_naming_it(
         tmp_path, hook, path, monkeypatch):
@@ -454,20 +523,23 @@ def test_non_finite_selected_weight_stops_the_run_naming_it(
         monkeypatch.setattr(projection, 'njit', None)
     cfg = _cfg(tmp_path, 'nan', hook)
     cfg['custom_hooks'].append(dict(type='PoisonWeightHook', at_iter=3))
-    with pytest.raises(FloatingPointError,
-                       match=r'`backbone\.2\.weight` became non-finite at '
-                       r'iteration 4'):
+    with pytest.raises(
+            FloatingPointError,
+            match=r'`backbone\.2\.weight` became non-finite at '
+            r'iteration 4'):
         _train(cfg)
     # checkpoints at interval 5: none was written from the bad state
     assert not osp.exists(osp.join(str(tmp_path / 'nan'), 'iter_5.pth'))
 
 
-@pytest.mark.parametrize('hook', [
-    dict(tau=2e-3), dict(tau=2e-3, mode='bias'),
-    dict(mode='budget', density=0.05, density_start=0.05)
-], ids=['threshold', 'bias', 'budget'])
-def test_torch_path_projection_reads_the_host_once_per_step(
-        hook, monkeypatch):
+@pytest.mark.parametrize(
+    'hook', [
+        dict(tau=2e-3),
+        dict(tau=2e-3, mode='bias'),
+        dict(mode='budget', density=0.05, density_start=0.05)
+    ],
+    ids=['threshold', 'bias', 'budget'])
+def test_torch_path_projection_reads_the_host_once_per_step(hook, monkeypatch):
     """No host sync per tensor: one read of the kept/non-finite counts per
     projection, however many tensors are selected."""
     monkeypatch.setattr(projection, 'njit', None)

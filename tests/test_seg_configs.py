@@ -20,8 +20,8 @@ import torch
 from mmengine.runner import Runner
 
 from conftest import REPO_ROOT
-from seg_data import TINY_DLV2, TINY_M2F
 from mmvlpuda.utils import load_config
+from seg_data import TINY_DLV2, TINY_M2F
 
 CONFIGS = sorted(glob.glob(osp.join(REPO_ROOT, 'configs', 'seg', '*.py')))
 NAMES = [osp.splitext(osp.basename(c))[0] for c in CONFIGS]
@@ -65,8 +65,8 @@ def cli_options(opts: dict) -> list:
 def build_runner(name, roots, work_dir, **extra):
     opts = tiny_options(name, roots, work_dir)
     opts.update(extra)
-    cfg = load_config(osp.join(REPO_ROOT, 'configs', 'seg', f'{name}.py'),
-                      opts)
+    cfg = load_config(
+        osp.join(REPO_ROOT, 'configs', 'seg', f'{name}.py'), opts)
     cfg.experiment_name = f'segcfg-{name}-{id(work_dir)}'
     return Runner.from_cfg(cfg)
 
@@ -96,7 +96,10 @@ def test_gta2cs_settings_are_daformers(name):
     cfg = load_config(osp.join(REPO_ROOT, 'configs', 'seg', f'{name}.py'))
     assert cfg.default_scope == 'mmseg'
     assert cfg.model.type == 'mmvlpuda.DACS'
-    assert cfg.model.alpha == 0.999 and cfg.model.pseudo_threshold == 0.968
+    assert cfg.model.ema_momentum == 0.999
+    assert cfg.model.pseudo_threshold == 0.968
+    assert (cfg.model.pseudo_weight_ignore_top,
+            cfg.model.pseudo_weight_ignore_bottom) == (15, 120)
     seg = cfg.model.model
     assert seg.decode_head.type == 'mmvlpuda.DLV2Head'
     assert seg.decode_head.dilations == (6, 12)
@@ -117,7 +120,7 @@ def test_gta2cs_settings_are_daformers(name):
     assert (rcs.class_temp, rcs.min_pixels) == (0.01, 3000)
     hooks = {h['type']: h for h in cfg.get('custom_hooks', [])}
     if 'rst' in name:
-        rst = hooks['RSTHook']
+        rst = hooks['mmvlpuda.RSTHook']
         assert (rst.mode, rst.density) == ('budget', PAPER_RST[name][1])
         assert rst.include == ('model.backbone', 'model.decode_head')
     if name.endswith(('linear_probe', 'bitfit', 'lora_r16')):
@@ -139,22 +142,105 @@ def test_cs2acdc_settings_are_appendix_l(name):
     if name.endswith('source_only'):
         return
     assert cfg.model.type == 'mmvlpuda.CMKDSegmentor'
-    assert (cfg.model.alpha, cfg.model.sup_weight,
-            cfg.model.cmkd_weight) == (0.99, 0.1, 0.25)
+    assert (cfg.model.ema_momentum, cfg.model.cls_weight,
+            cfg.model.lambda1) == (0.99, 0.1, 0.25)
+    assert cfg.model.variant == 'paper'  # KL(F || F-check) as App. L
     # the classification ramp T = 1e4 (VLP-UDA main.py:277), not the run
     assert (cfg.model.ramp_iters, cfg.train_cfg.max_iters) == (10000, 40000)
     assert cfg.optim_wrapper.optimizer.lr == 1e-5
     assert cfg.train_dataloader.dataset.type == 'mmvlpuda.UDASegDataset'
     hooks = {h['type']: h for h in cfg.get('custom_hooks', [])}
     if name.endswith('rst'):
-        rst = hooks['RSTHook']
+        rst = hooks['mmvlpuda.RSTHook']
         assert (rst.mode, rst.density) == ('budget', PAPER_RST[name][1])
         assert rst.include == ('model.backbone', 'model.decode_head')
     else:
-        assert 'RSTHook' not in hooks
+        assert 'mmvlpuda.RSTHook' not in hooks
 
 
-def daformer_lr(base_lr, i, max_iters=40000, warmup_iters=1500,
+# ------------------------------------------------------------ layout
+
+SEG_BASES = osp.join(REPO_ROOT, 'configs', 'seg', '_base_')
+#: the `_base_` axes every final config composes, in order (DAFormer's
+#: configs/_base_/{models,uda,datasets,schedules} + the runtime)
+AXES = ('models', 'uda', 'datasets', 'schedules', 'seg_runtime.py')
+
+
+def _base_list(path: str) -> list:
+    """The first `_base_` list found following single `_base_` strings."""
+    import ast
+    tree = ast.parse(open(path).read())
+    value = next(
+        node.value for node in tree.body
+        if isinstance(node, ast.Assign) and node.targets[0].id == '_base_')
+    bases = ast.literal_eval(value)
+    if isinstance(bases, str):
+        return _base_list(osp.join(osp.dirname(path), bases))
+    return [osp.normpath(osp.join(osp.dirname(path), b)) for b in bases]
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_configs_compose_model_uda_dataset_schedule_runtime(name):
+    """One file per axis (configs/seg/README.md); the UDA wrapper comes
+    from the uda axis, no config re-wraps the model (``_delete_``)."""
+    bases = _base_list(osp.join(REPO_ROOT, 'configs', 'seg', f'{name}.py'))
+    axes = tuple(osp.relpath(b, SEG_BASES).split(os.sep)[0] for b in bases)
+    assert axes == AXES, bases
+    cfg = load_config(osp.join(REPO_ROOT, 'configs', 'seg', f'{name}.py'))
+    seg = cfg.model if name.endswith('source_only') else cfg.model.model
+    assert seg == cfg.segmentor
+
+
+def test_model_bases_export_only_the_segmentor():
+    from mmengine.config import Config
+    paths = glob.glob(osp.join(SEG_BASES, 'models', '*.py'))
+    assert len(paths) == 2
+    for path in paths:
+        keys = set(Config.fromfile(path).keys())
+        assert 'segmentor' in keys, path
+        assert not keys & {
+            'model', 'optim_wrapper', 'param_scheduler', 'train_cfg'
+        }, path
+    for path in CONFIGS + glob.glob(
+            osp.join(SEG_BASES, '**', '*.py'), recursive=True):
+        text = open(path).read().replace(' ', '')
+        assert 'model=dict(\n_delete_' not in text, path
+
+
+def _types(value):
+    """Every ``type`` string of a (resolved) config tree."""
+    if isinstance(value, dict):
+        if isinstance(value.get('type'), str):
+            yield value['type']
+        for v in value.values():
+            yield from _types(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _types(v)
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_mmvlpuda_modules_carry_the_prefix(name):
+    """configs/seg/README.md: mmvlpuda modules are named
+    ``type='mmvlpuda.X'`` (the configs' default scope is mmseg)."""
+    from mmengine.registry import Registry
+
+    import mmvlpuda.registry as registry
+    ours = set()
+    for reg in vars(registry).values():
+        if isinstance(reg, Registry) and reg.scope == 'mmvlpuda':
+            reg.import_from_location()
+            ours |= set(reg.module_dict)
+    cfg = load_config(osp.join(REPO_ROOT, 'configs', 'seg', f'{name}.py'))
+    types = set(_types(cfg.to_dict()))
+    assert types & {f'mmvlpuda.{t}' for t in ours}
+    assert not {t for t in types if t in ours}, name
+
+
+def daformer_lr(base_lr,
+                i,
+                max_iters=40000,
+                warmup_iters=1500,
                 warmup_ratio=1e-6):
     """mmcv 1.x ``PolyLrUpdaterHook`` (power 1, min_lr 0) with linear
     warm-up, as DAFormer ``configs/_base_/schedules/poly10warm.py:7-14``
@@ -179,17 +265,21 @@ def test_dlv2_schedule_is_daformers_poly_times_warmup():
     import warnings
 
     from mmengine.registry import PARAM_SCHEDULERS
-    cfg = load_config(osp.join(REPO_ROOT, 'configs', 'seg',
-                               'gta2cs_dlv2_finetune.py'))
+    cfg = load_config(
+        osp.join(REPO_ROOT, 'configs', 'seg', 'gta2cs_dlv2_finetune.py'))
     base = cfg.optim_wrapper.optimizer.lr
     bases = (base, base * 10.)
-    groups = [dict(params=[torch.nn.Parameter(torch.zeros(1))], lr=lr)
-              for lr in bases]
+    groups = [
+        dict(params=[torch.nn.Parameter(torch.zeros(1))], lr=lr)
+        for lr in bases
+    ]
     optimizer = torch.optim.AdamW(groups)
     with warnings.catch_warnings():  # scheduler.step() before optimizer's
         warnings.simplefilter('ignore', UserWarning)
-        schedulers = [PARAM_SCHEDULERS.build(dict(s, optimizer=optimizer))
-                      for s in cfg.param_scheduler]
+        schedulers = [
+            PARAM_SCHEDULERS.build(dict(s, optimizer=optimizer))
+            for s in cfg.param_scheduler
+        ]
         lrs = {}
         for i in range(20001):
             lrs[i] = [g['lr'] for g in optimizer.param_groups]
@@ -227,9 +317,9 @@ def test_rst_budget_gives_the_papers_dsp_on_the_real_architecture(name):
     seg.backbone.pop('init_cfg', None)
     with DefaultScope.overwrite_default_scope('mmseg'):
         model = SEG_MODELS.build(seg)
-    selected = sum(p.numel() for n, p in model.named_parameters()
-                   if p.requires_grad
-                   and n.startswith(('backbone', 'decode_head')))
+    selected = sum(
+        p.numel() for n, p in model.named_parameters()
+        if p.requires_grad and n.startswith(('backbone', 'decode_head')))
     target, density = PAPER_RST[name]
     dsp = int(density * selected)
     if name.startswith('cs2acdc'):
@@ -297,7 +387,7 @@ def test_config_runs_two_iterations_and_evaluates(name, seg_trees, tmp_path,
         }
     if 'rst' in name:
         assert 'rst_density' in logged
-        assert 'val/rst_dsp_M' in runner.message_hub.log_scalars
+        assert 'val/dsp' in runner.message_hub.log_scalars
 
 
 @pytest.mark.parametrize('name', sorted(PAPER_RST))
@@ -307,9 +397,15 @@ def test_rst_budget_moves_backbone_and_decoder_with_real_optimizer(
     1e-5, lr multipliers, weight decay; no warm-up so that 4 steps move the
     weights), after every step exactly the scheduled budget of backbone +
     decoder weights differs from w0, and backbone weights are among them."""
-    runner = build_runner(name, seg_trees, str(tmp_path), max_iters=4,
-                          **{'train_cfg.val_interval': 100,
-                             'param_scheduler': []})
+    runner = build_runner(
+        name,
+        seg_trees,
+        str(tmp_path),
+        max_iters=4,
+        **{
+            'train_cfg.val_interval': 100,
+            'param_scheduler': []
+        })
     hook = next(h for h in runner.hooks if type(h).__name__ == 'RSTHook')
     seen = []
 
@@ -345,14 +441,19 @@ def test_papers_tau_ramp_would_freeze_the_dlv2_backbone(
         seg_trees, tmp_path, one_thread, isolated_runner_state):
     """Why the configs use budgets: with the paper's threshold start (τ
     5e-4) and the real AdamW lr 6e-5, no backbone weight ever escapes."""
-    runner = build_runner('gta2cs_dlv2_rst_c1', seg_trees, str(tmp_path),
-                          max_iters=2,
-                          **{'train_cfg.val_interval': 100,
-                             'param_scheduler': [],
-                             'custom_hooks.0.mode': 'threshold',
-                             'custom_hooks.0.density': None,
-                             'custom_hooks.0.tau': 5e-4,
-                             'custom_hooks.0.tau_end': 3.5e-2})
+    runner = build_runner(
+        'gta2cs_dlv2_rst_c1',
+        seg_trees,
+        str(tmp_path),
+        max_iters=2,
+        **{
+            'train_cfg.val_interval': 100,
+            'param_scheduler': [],
+            'custom_hooks.0.mode': 'threshold',
+            'custom_hooks.0.density': None,
+            'custom_hooks.0.tau': 5e-4,
+            'custom_hooks.0.tau_end': 3.5e-2
+        })
     runner.train()
     hook = next(h for h in runner.hooks if type(h).__name__ == 'RSTHook')
     for name, p, w0 in hook._entries:
@@ -365,11 +466,12 @@ def test_papers_tau_ramp_would_freeze_the_dlv2_backbone(
 
 def _run(args):
     env = dict(os.environ, HF_HUB_OFFLINE='1', PYTHONWARNINGS='ignore')
-    proc = subprocess.run([sys.executable] + args,
-                          cwd=REPO_ROOT,
-                          env=env,
-                          capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable] + args,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr
 
@@ -385,14 +487,15 @@ def test_tools_test_gives_miou_for_checkpoint_and_patch(
     base = tmp_path / 'base.pth'
     torch.save({'state_dict': runner.model.model.state_dict()}, base)
     del runner
-    runner = build_runner(name,
-                          seg_trees,
-                          str(work),
-                          load_from=str(base),
-                          **{
-                              'optim_wrapper.optimizer.lr': 1e-2,
-                              'param_scheduler': []
-                          })
+    runner = build_runner(
+        name,
+        seg_trees,
+        str(work),
+        load_from=str(base),
+        **{
+            'optim_wrapper.optimizer.lr': 1e-2,
+            'param_scheduler': []
+        })
     runner.train()
     ckpt = str(work / 'iter_2.pth')
     patch = str(tmp_path / 'gta2cs.patch')

@@ -13,13 +13,13 @@ from mmengine import DefaultScope
 from mmengine.dataset import pseudo_collate
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
-from seg_data import (COUNTS, GTA_NUM, H, RARE_CLASSES, W, make_label,
-                      make_seg_trees)
 from torch.utils.data import DataLoader, Dataset
 
 from mmvlpuda.datasets import (ACDCDataset, GTADataset, UDASegDataset,
                                rcs_class_probs)
 from mmvlpuda.registry import DATASETS
+from seg_data import (COUNTS, GTA_NUM, RARE_CLASSES, H, W, make_label,
+                      make_seg_trees)
 
 CROP = 32
 TRAIN_PIPELINE = [
@@ -50,13 +50,19 @@ def trees(tmp_path_factory):
 # serialize_data=False: mmengine's serialisation runs gc.collect() (~0.3 s
 # per build); the default is exercised in a few tests
 def gta_cfg(root, pipeline=TRAIN_PIPELINE, **kwargs):
-    return dict(type='GTADataset', data_root=root, pipeline=pipeline,
-                **dict(dict(serialize_data=False), **kwargs))
+    return dict(
+        type='GTADataset',
+        data_root=root,
+        pipeline=pipeline,
+        **dict(dict(serialize_data=False), **kwargs))
 
 
 def acdc_cfg(root, pipeline=TRAIN_PIPELINE, **kwargs):
-    return dict(type='ACDCDataset', data_root=root, pipeline=pipeline,
-                **dict(dict(serialize_data=False), **kwargs))
+    return dict(
+        type='ACDCDataset',
+        data_root=root,
+        pipeline=pipeline,
+        **dict(dict(serialize_data=False), **kwargs))
 
 
 def check_labeled(item, size=(CROP, CROP)):
@@ -101,8 +107,10 @@ def test_gta_from_mmseg_default_scope(trees):
     with DefaultScope.overwrite_default_scope('mmseg'):
         from mmseg.registry import DATASETS as MMSEG_DATASETS
         ds = MMSEG_DATASETS.build(
-            dict(type='mmvlpuda.GTADataset', data_root=trees['gta'],
-                 pipeline=pipeline))
+            dict(
+                type='mmvlpuda.GTADataset',
+                data_root=trees['gta'],
+                pipeline=pipeline))
         check_labeled(ds[1])
 
 
@@ -116,11 +124,15 @@ def test_uda_config_in_mmseg_scope(trees):
     ]
     cfg = dict(
         type='mmvlpuda.UDASegDataset',
-        source=dict(type='mmvlpuda.GTADataset', data_root=trees['gta'],
-                    pipeline=pipeline),
-        target=dict(type='CityscapesDataset', data_root=trees['cityscapes'],
-                    data_prefix=dict(img_path='leftImg8bit/train'),
-                    pipeline=pipeline[:1] + pipeline[2:]),
+        source=dict(
+            type='mmvlpuda.GTADataset',
+            data_root=trees['gta'],
+            pipeline=pipeline),
+        target=dict(
+            type='CityscapesDataset',
+            data_root=trees['cityscapes'],
+            data_prefix=dict(img_path='leftImg8bit/train'),
+            pipeline=pipeline[:1] + pipeline[2:]),
         rare_class_sampling=dict(min_pixels=20))
     with DefaultScope.overwrite_default_scope('mmseg'):
         from mmseg.registry import DATASETS as MMSEG_DATASETS
@@ -133,8 +145,10 @@ def test_uda_config_in_mmseg_scope(trees):
 
 def test_gta_unlabeled(trees):
     ds = DATASETS.build(
-        gta_cfg(trees['gta'], UNLABELED_PIPELINE,
-                data_prefix=dict(img_path='images')))
+        gta_cfg(
+            trees['gta'],
+            UNLABELED_PIPELINE,
+            data_prefix=dict(img_path='images')))
     assert 'seg_map_path' not in ds.get_data_info(0)
     item = ds[0]
     assert item['inputs'].shape == (3, H, W)
@@ -145,10 +159,13 @@ def test_cityscapes_tree_loads_with_mmseg(trees):
     counts = {}
     for split in ('train', 'val'):
         ds = DATASETS.build(
-            dict(type='mmseg.CityscapesDataset', data_root=trees['cityscapes'],
-                 data_prefix=dict(img_path=f'leftImg8bit/{split}',
-                                  seg_map_path=f'gtFine/{split}'),
-                 pipeline=TRAIN_PIPELINE))
+            dict(
+                type='mmseg.CityscapesDataset',
+                data_root=trees['cityscapes'],
+                data_prefix=dict(
+                    img_path=f'leftImg8bit/{split}',
+                    seg_map_path=f'gtFine/{split}'),
+                pipeline=TRAIN_PIPELINE))
         counts[split] = len(ds)
         check_labeled(ds[0])
     assert counts == COUNTS['cityscapes']
@@ -197,13 +214,16 @@ def test_acdc_flat_layout_matches_download_layout(trees):
         assert len(flat) == n
         assert osp.dirname(flat.get_data_info(0)['img_path']) == osp.join(
             trees['acdc_flat'], 'rgb_anon', split)
-    flat = DATASETS.build(acdc_cfg(trees['acdc_flat'], FULL_PIPELINE,
-                                   split='val'))
-    night = DATASETS.build(acdc_cfg(trees['acdc'], FULL_PIPELINE,
-                                    split='val', conditions=['night']))
+    flat = DATASETS.build(
+        acdc_cfg(trees['acdc_flat'], FULL_PIPELINE, split='val'))
+    night = DATASETS.build(
+        acdc_cfg(
+            trees['acdc'], FULL_PIPELINE, split='val', conditions=['night']))
     name = osp.basename(night.get_data_info(0)['img_path'])
-    j = [osp.basename(flat.get_data_info(i)['img_path'])
-         for i in range(len(flat))].index(name)
+    j = [
+        osp.basename(flat.get_data_info(i)['img_path'])
+        for i in range(len(flat))
+    ].index(name)
     assert torch.equal(flat[j]['data_samples'].gt_sem_seg.data,
                        night[0]['data_samples'].gt_sem_seg.data)
 
@@ -220,18 +240,25 @@ def test_acdc_default_split_and_unlabeled(trees):
 
 def test_acdc_explicit_data_prefix_behaves_like_cityscapes(trees):
     ds = DATASETS.build(
-        acdc_cfg(trees['acdc_flat'], UNLABELED_PIPELINE,
-                 data_prefix=dict(img_path='rgb_anon/val')))
+        acdc_cfg(
+            trees['acdc_flat'],
+            UNLABELED_PIPELINE,
+            data_prefix=dict(img_path='rgb_anon/val')))
     assert len(ds) == COUNTS['acdc']['val']
     assert 'gt_sem_seg' not in ds[0]['data_samples']
     ds = DATASETS.build(
-        acdc_cfg(trees['acdc'], data_prefix=dict(
-            img_path='rgb_anon/snow/train', seg_map_path='gt/snow/train')))
+        acdc_cfg(
+            trees['acdc'],
+            data_prefix=dict(
+                img_path='rgb_anon/snow/train', seg_map_path='gt/snow/train')))
     assert len(ds) == 2
     check_labeled(ds[0])
     with pytest.raises(ValueError) as e:
-        DATASETS.build(acdc_cfg(trees['acdc'], split='val',
-                                data_prefix=dict(img_path='rgb_anon/val')))
+        DATASETS.build(
+            acdc_cfg(
+                trees['acdc'],
+                split='val',
+                data_prefix=dict(img_path='rgb_anon/val')))
     one_line_error(e, 'data_prefix', 'split')
 
 
@@ -264,8 +291,12 @@ def test_missing_label_error(seg_trees):
         DATASETS.build(acdc_cfg(seg_trees['acdc'], split='val'))
     one_line_error(e, label)
     # labels are not expected for an unlabeled dataset
-    ds = DATASETS.build(acdc_cfg(seg_trees['acdc'], UNLABELED_PIPELINE,
-                                 split='val', with_labels=False))
+    ds = DATASETS.build(
+        acdc_cfg(
+            seg_trees['acdc'],
+            UNLABELED_PIPELINE,
+            split='val',
+            with_labels=False))
     assert len(ds) == COUNTS['acdc']['val']
 
 
@@ -277,10 +308,12 @@ def test_acdc_layout_errors(seg_trees, tmp_path):
         DATASETS.build(acdc_cfg(seg_trees['acdc'], conditions=('haze', )))
     one_line_error(e, 'haze', 'conditions')
     with pytest.raises(ValueError) as e:
-        DATASETS.build(acdc_cfg(seg_trees['acdc_flat'], split='val',
-                                conditions=('night', )))
-    one_line_error(e, osp.join(seg_trees['acdc_flat'], 'rgb_anon', 'night',
-                               'val'), 'conditions=None')
+        DATASETS.build(
+            acdc_cfg(
+                seg_trees['acdc_flat'], split='val', conditions=('night', )))
+    one_line_error(
+        e, osp.join(seg_trees['acdc_flat'], 'rgb_anon', 'night', 'val'),
+        'conditions=None')
     shutil.rmtree(osp.join(seg_trees['acdc'], 'rgb_anon', 'snow', 'val'))
     with pytest.raises(ValueError) as e:
         DATASETS.build(acdc_cfg(seg_trees['acdc'], split='val'))
@@ -325,18 +358,25 @@ def test_uda_seg_keeps_target_labels_if_asked(trees):
 def test_uda_seg_dataloader_workers(trees):
     ds = DATASETS.build(
         uda_cfg(trees, rare_class_sampling=dict(min_pixels=20)))
-    loader = DataLoader(ds, batch_size=2, num_workers=2,
-                        collate_fn=pseudo_collate)
+    loader = DataLoader(
+        ds, batch_size=2, num_workers=2, collate_fn=pseudo_collate)
     batch = next(iter(loader))
     assert len(batch['source']['inputs']) == 2
-    assert all('gt_sem_seg' not in s
-               for s in batch['target']['data_samples'])
+    assert all('gt_sem_seg' not in s for s in batch['target']['data_samples'])
 
 
 # --------------------------------------------------------- RCS: probs
 def test_rcs_class_probs_properties():
-    stats = [{'0': 900, '1': 90, 'file': 'a.png'},
-             {'0': 100, '2': 9, '3': 1, 'file': 'b.png'}]
+    stats = [{
+        '0': 900,
+        '1': 90,
+        'file': 'a.png'
+    }, {
+        '0': 100,
+        '2': 9,
+        '3': 1,
+        'file': 'b.png'
+    }]
     classes, probs = rcs_class_probs(stats, 0.01)
     assert classes == [3, 2, 1, 0]  # ascending frequency
     assert probs.sum() == pytest.approx(1.0)
@@ -373,8 +413,9 @@ def test_rcs_draws_rare_class_images(trees):
     n = 200
     rng = np.random.default_rng(0)
     rcs_items = [rcs[0]['source'] for _ in range(n)]  # idx is ignored
-    plain_items = [plain[int(i)]['source']
-                   for i in rng.integers(len(plain), size=n)]
+    plain_items = [
+        plain[int(i)]['source'] for i in rng.integers(len(plain), size=n)
+    ]
 
     def from_rare_image(item):
         return item['data_samples'].img_path.endswith(f'{GTA_NUM:05d}.png')
@@ -409,22 +450,25 @@ def test_rcs_stats_file_override_and_errors(trees, tmp_path, caplog):
     cfg = uda_cfg(trees, source=gta_cfg(root))
     with pytest.raises(FileNotFoundError) as e:
         DATASETS.build(dict(cfg, rare_class_sampling=dict(min_pixels=20)))
-    one_line_error(e, 'python tools/dataset_converters/rcs_stats.py',
-                   root, '--label-dir labels',
-                   '--suffix _labelTrainIds.png')
+    one_line_error(e, 'python tools/dataset_converters/rcs_stats.py', root,
+                   '--label-dir labels', '--suffix _labelTrainIds.png')
     for stats_file in (str(stats_dir),
                        str(stats_dir / 'sample_class_stats.json')):
         ds = DATASETS.build(
-            dict(cfg, rare_class_sampling=dict(
-                min_pixels=20, stats_file=stats_file)))
-        assert set(ds.rcs.classes) == set(RARE_CLASSES) | {
-            0, 1, 2, 8, 10, 13}
+            dict(
+                cfg,
+                rare_class_sampling=dict(min_pixels=20,
+                                         stats_file=stats_file)))
+        assert set(ds.rcs.classes) == set(RARE_CLASSES) | {0, 1, 2, 8, 10, 13}
     with pytest.raises(ValueError) as e:
         DATASETS.build(dict(cfg, rare_class_sampling=dict(min_temp=1)))
     one_line_error(e, 'min_temp', 'rare_class_sampling')
     with pytest.raises(ValueError) as e:
-        DATASETS.build(dict(cfg, rare_class_sampling=dict(
-            stats_file=str(stats_dir), min_pixels=10**6)))
+        DATASETS.build(
+            dict(
+                cfg,
+                rare_class_sampling=dict(
+                    stats_file=str(stats_dir), min_pixels=10**6)))
     one_line_error(e, 'min_pixels')
 
 
@@ -475,23 +519,35 @@ class FakeTarget(Dataset):
 
 def fake_stats(tmp_path):
     # absolute paths of another machine: matched by basename
-    stats = [{'0': 64, 'file': '/elsewhere/labels/0_ids.png'},
-             {'0': 60, '5': 4, 'file': '/elsewhere/labels/2_ids.png'},
-             {'0': 64, 'file': '/elsewhere/labels/3_ids.png'}]
+    stats = [{
+        '0': 64,
+        'file': '/elsewhere/labels/0_ids.png'
+    }, {
+        '0': 60,
+        '5': 4,
+        'file': '/elsewhere/labels/2_ids.png'
+    }, {
+        '0': 64,
+        'file': '/elsewhere/labels/3_ids.png'
+    }]
     with open(tmp_path / 'sample_class_stats.json', 'w') as f:
         json.dump(stats, f)
     return str(tmp_path)
 
 
 @pytest.mark.parametrize('hit_at, loads, hit', [(1, 1, True), (4, 4, True),
-                                               (11, 11, True),
-                                               (None, 11, False)])
+                                                (11, 11, True),
+                                                (None, 11, False)])
 def test_rcs_crop_retry(tmp_path, hit_at, loads, hit):
     source = FakeCropSource(hit_at)
     ds = UDASegDataset(
-        source, FakeTarget(), seed=0,
+        source,
+        FakeTarget(),
+        seed=0,
         rare_class_sampling=dict(
-            stats_file=fake_stats(tmp_path), min_pixels=2, class_temp=0.01,
+            stats_file=fake_stats(tmp_path),
+            min_pixels=2,
+            class_temp=0.01,
             min_crop_ratio=10))  # needs > 20 pixels of the class
     assert ds.rcs.classes == [5, 0]
     assert ds.rcs.probs[0] > 0.99
@@ -506,9 +562,11 @@ def test_rcs_crop_retry(tmp_path, hit_at, loads, hit):
 def test_rcs_min_crop_ratio_zero_loads_once(tmp_path):
     source = FakeCropSource(None)
     ds = UDASegDataset(
-        source, FakeTarget(), seed=0,
-        rare_class_sampling=dict(stats_file=fake_stats(tmp_path),
-                                 min_pixels=2, min_crop_ratio=0))
+        source,
+        FakeTarget(),
+        seed=0,
+        rare_class_sampling=dict(
+            stats_file=fake_stats(tmp_path), min_pixels=2, min_crop_ratio=0))
     source.loads = 0
     ds[0]
     assert source.loads == 1
@@ -518,8 +576,10 @@ def test_rcs_unmatched_stats_error(tmp_path):
     with open(tmp_path / 'sample_class_stats.json', 'w') as f:
         json.dump([{'0': 64, 'file': 'labels/other.png'}], f)
     with pytest.raises(ValueError) as e:
-        UDASegDataset(FakeCropSource(), FakeTarget(),
-                      rare_class_sampling=dict(stats_file=str(tmp_path)))
+        UDASegDataset(
+            FakeCropSource(),
+            FakeTarget(),
+            rare_class_sampling=dict(stats_file=str(tmp_path)))
     one_line_error(e, 'matches', 'rcs_stats.py')
 
 

@@ -1,6 +1,4 @@
 """Sparse residual patches: make/save/load/apply/remove and PatchStore."""
-import mmvlpuda  # noqa: F401  (compat fixes before other mmvlpuda imports)
-
 import os
 import re
 import runpy
@@ -11,6 +9,7 @@ import torch
 import torch.nn as nn
 from safetensors.torch import save as st_save
 
+import mmvlpuda  # noqa: F401  (compat fixes before other mmvlpuda imports)
 from conftest import REPO_ROOT
 from mmvlpuda.sparse import (FORMAT, Patch, PatchError, PatchStore,
                              apply_patch, make_patch, remove_patch)
@@ -69,7 +68,10 @@ def clone_state(model_or_sd):
 
 
 @torch.no_grad()
-def make_trained(seed=1, names=None, density=0.05, tricky=True,
+def make_trained(seed=1,
+                 names=None,
+                 density=0.05,
+                 tricky=True,
                  near_zero=True):
     """A fine-tuned copy of the base: a sparse set of changed entries in
     ``names`` (default PERTURBED), a fully retrained task head."""
@@ -167,8 +169,8 @@ def test_remove_right_after_apply_restores_base():
     assert_state_equal(model, base_sd)
 
 
-@pytest.mark.parametrize('near_zero', [False, True],
-                         ids=['ordinary', 'base_near_zero'])
+@pytest.mark.parametrize(
+    'near_zero', [False, True], ids=['ordinary', 'base_near_zero'])
 def test_remove_on_model_loaded_already_patched(tmp_path, near_zero):
     """No undo record: the base is recomputed from the patch. With
     ``near_zero`` some base weights are tiny next to their residual (a
@@ -254,8 +256,8 @@ def _load_raises(path, data):
     assert str(path) in str(info.value)
 
 
-@pytest.mark.parametrize('cut', ['last_byte', 'half_payload', 'in_header',
-                                 'first_bytes'])
+@pytest.mark.parametrize(
+    'cut', ['last_byte', 'half_payload', 'in_header', 'first_bytes'])
 def test_truncated_file_raises(tmp_path, saved_patch, cut):
     data, header_end = saved_patch
     keep = dict(
@@ -281,8 +283,12 @@ def test_any_header_bit_flip_is_caught_or_harmless(tmp_path):
     (e.g. a flip inside ``arch``) or is refused by ``apply_patch``."""
     base_sd, trained = base_state(), make_trained()
     trained_sd = clone_state(trained)
-    patch = make_patch(trained, base_sd, names=['fc.weight', 'logit_scale'],
-                       dense=DENSE, arch='toy')
+    patch = make_patch(
+        trained,
+        base_sd,
+        names=['fc.weight', 'logit_scale'],
+        dense=DENSE,
+        arch='toy')
     expected = dict(base_sd)
     for name in ['fc.weight', 'logit_scale', *HEAD]:
         expected[name] = trained_sd[name]
@@ -320,16 +326,19 @@ def test_missing_file_raises(tmp_path):
     assert str(path) in str(info.value)
 
 
-@pytest.mark.parametrize('metadata', [
-    None,
-    dict(format='something-else', version='1', meta='{}'),
-    dict(format=FORMAT, version='1', meta='{not json'),
-    dict(format=FORMAT, version='1'),
-    dict(format=FORMAT, version='one', meta='{}'),
-    dict(format=FORMAT, version='2', meta='{}'),
-],
-                         ids=['no_metadata', 'other_format', 'meta_not_json',
-                              'no_meta', 'bad_version', 'newer_version'])
+@pytest.mark.parametrize(
+    'metadata', [
+        None,
+        dict(format='something-else', version='1', meta='{}'),
+        dict(format=FORMAT, version='1', meta='{not json'),
+        dict(format=FORMAT, version='1'),
+        dict(format=FORMAT, version='one', meta='{}'),
+        dict(format=FORMAT, version='2', meta='{}'),
+    ],
+    ids=[
+        'no_metadata', 'other_format', 'meta_not_json', 'no_meta',
+        'bad_version', 'newer_version'
+    ])
 def test_safetensors_file_that_is_not_a_patch_raises(tmp_path, metadata):
     data = st_save({'weight': torch.ones(3, 4)}, metadata=metadata)
     _load_raises(tmp_path / 'other.safetensors', data)
@@ -401,7 +410,9 @@ def test_save_is_atomic_and_replaces(tmp_path):
     base_sd = base_state()
     first = make_patch(make_trained(seed=1), base_sd, dense=DENSE, arch='one')
     second = make_patch(
-        make_trained(seed=2, names=['fc.weight']), base_sd, dense=DENSE,
+        make_trained(seed=2, names=['fc.weight']),
+        base_sd,
+        dense=DENSE,
         arch='two')
     path = tmp_path / 'domain.patch'
     first.save(str(path))
@@ -427,8 +438,8 @@ def test_lossy_value_dtype(tmp_path, value_dtype):
     exact.save(str(tmp_path / 'exact'))
     lossy.save(str(tmp_path / 'lossy'))
     assert lossy.nnz == exact.nnz
-    assert (os.path.getsize(tmp_path / 'lossy') <
-            os.path.getsize(tmp_path / 'exact'))
+    assert (os.path.getsize(tmp_path / 'lossy')
+            < os.path.getsize(tmp_path / 'exact'))
     lossy = Patch.load(str(tmp_path / 'lossy'))
     assert lossy.meta['value_dtype'] == value_dtype
     model = make_base()
@@ -464,9 +475,8 @@ def test_patch_store_switches_exactly(tmp_path):
     store.add('a', Patch.load(str(tmp_path / 'a')))
     store.add('b', Patch.load(str(tmp_path / 'b')))
     assert_state_equal(model, base_sd)  # adding does not touch the model
-    for key, expected in (('a', trained_a), ('b', trained_b),
-                          ('a', trained_a), (None, base_sd),
-                          ('b', trained_b), ('b', trained_b),
+    for key, expected in (('a', trained_a), ('b', trained_b), ('a', trained_a),
+                          (None, base_sd), ('b', trained_b), ('b', trained_b),
                           (None, base_sd), (None, base_sd)):
         store.activate(key)
         assert store.active == key
@@ -501,10 +511,13 @@ def test_patch_store_refuses_other_base_and_unknown_keys():
 
 def test_patch_store_new_tensor_set_needs_the_base(tmp_path):
     base_sd = base_state()
-    make_patch(clone_state(make_trained(seed=1)), base_sd,
-               dense=DENSE).save(str(tmp_path / 'a'))
-    make_patch(clone_state(make_trained(seed=2, names=['fc.weight'])),
-               base_sd, dense=DENSE).save(str(tmp_path / 'b'))
+    make_patch(
+        clone_state(make_trained(seed=1)), base_sd,
+        dense=DENSE).save(str(tmp_path / 'a'))
+    make_patch(
+        clone_state(make_trained(seed=2, names=['fc.weight'])),
+        base_sd,
+        dense=DENSE).save(str(tmp_path / 'b'))
     store = PatchStore(make_base())
     store.add('a', Patch.load(str(tmp_path / 'a')))
     store.activate('a')
@@ -554,12 +567,14 @@ def _nan_patch(where):
 def test_apply_and_save_refuse_a_non_finite_patch(tmp_path, where):
     patch, expected = _nan_patch(where)
     model = make_base()
-    with pytest.raises(PatchError, match=rf'^{re.escape(expected)}.*'
-                       'refusing to apply it$'):
+    with pytest.raises(
+            PatchError, match=rf'^{re.escape(expected)}.*'
+            'refusing to apply it$'):
         apply_patch(model, patch)
     assert_state_equal(model, base_state())  # untouched
-    with pytest.raises(PatchError, match=rf'^{re.escape(expected)}.*'
-                       'nothing written$'):
+    with pytest.raises(
+            PatchError, match=rf'^{re.escape(expected)}.*'
+            'nothing written$'):
         patch.save(str(tmp_path / 'x.patch'))
     assert os.listdir(tmp_path) == []  # no file, no temp file
     with pytest.raises(PatchError, match=r"refusing patch 'x'$"):
@@ -584,8 +599,10 @@ def test_apply_refuses_a_non_finite_model():
     with torch.no_grad():
         model.fc.weight[0, 0] = NAN
     before = {k: bits(v) for k, v in clone_state(model).items()}
-    with pytest.raises(PatchError, match=r'^model tensor `fc.weight` holds 1 '
-                       'NaN/Inf value .*refusing to apply the patch$'):
+    with pytest.raises(
+            PatchError,
+            match=r'^model tensor `fc.weight` holds 1 '
+            'NaN/Inf value .*refusing to apply the patch$'):
         apply_patch(model, patch)
     for name, t in model.state_dict().items():  # bits: NaN != NaN
         assert torch.equal(bits(t), before[name]), name
@@ -596,8 +613,9 @@ def _export_patch(*argv):
     old = sys.argv
     sys.argv = ['tools/export_patch.py', *map(str, argv)]
     try:
-        runpy.run_path(os.path.join(REPO_ROOT, 'tools/export_patch.py'),
-                       run_name='__main__')
+        runpy.run_path(
+            os.path.join(REPO_ROOT, 'tools/export_patch.py'),
+            run_name='__main__')
     except SystemExit as e:
         return e.code
     finally:
@@ -617,8 +635,8 @@ def test_export_patch_refuses_nan_and_writes_nothing(tmp_path, where):
     base_sd, trained = base_state(), clone_state(make_trained())
     (base_sd if where == 'base' else trained)['fc.weight'][0, 1] = NAN
     error, out = _export(tmp_path, trained, base_sd)
-    reason = ('from a non-finite model' if where == 'trained' else
-              'against a non-finite base')
+    reason = ('from a non-finite model'
+              if where == 'trained' else 'against a non-finite base')
     assert error == (f'{tmp_path}/c.pth: {where} tensor `fc.weight` holds 1 '
                      f'NaN/Inf value (of 2,048): no patch is made {reason}')
     assert not out.parent.exists() or os.listdir(out.parent) == []

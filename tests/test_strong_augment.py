@@ -15,8 +15,7 @@ from conftest import REPO_ROOT
 from mmvlpuda.datasets.transforms import CLIP_MEAN_255, TimmRandAugment
 from mmvlpuda.registry import TRANSFORMS
 
-STRONG_BASE = osp.join(REPO_ROOT,
-                       'configs/_base_/datasets/fixmatch_strong.py')
+STRONG_BASE = osp.join(REPO_ROOT, 'configs/_base_/datasets/fixmatch_strong.py')
 
 
 def _seed(seed):

@@ -34,11 +34,12 @@ def test_bn_weight_trains_with_the_head_lr_and_bias_stays_zero():
         model,
         dict(
             optimizer=dict(type='SGD', lr=1e-3, momentum=0.9),
-            paramwise_cfg=dict(
-                custom_keys={'task_head': dict(lr_mult=1000.)})))
+            paramwise_cfg=dict(custom_keys={'task_head': dict(
+                lr_mult=1000.)})))
     lr_of = {
         id(p): g['lr']
-        for g in wrapper.optimizer.param_groups for p in g['params']
+        for g in wrapper.optimizer.param_groups
+        for p in g['params']
     }
     assert lr_of[id(model.task_head.bn.weight)] == 1.0
     assert id(model.task_head.bn.bias) not in lr_of or \

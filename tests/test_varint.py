@@ -1,9 +1,8 @@
 """Delta + LEB128 coding of sorted flat positions (mmvlpuda.sparse.varint)."""
-import mmvlpuda  # noqa: F401  (compat fixes before other mmvlpuda imports)
-
 import numpy as np
 import pytest
 
+import mmvlpuda  # noqa: F401  (compat fixes before other mmvlpuda imports)
 from mmvlpuda.sparse.varint import decode_positions, encode_positions
 
 

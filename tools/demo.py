@@ -49,17 +49,21 @@ def main():
     rows = []
     for name, config in RUNS:
         stem = osp.splitext(osp.basename(config))[0]
-        options = [f'train_cfg.max_iters={args.iters}',
-                   f'train_cfg.val_interval={args.iters}']
+        options = [
+            f'train_cfg.max_iters={args.iters}',
+            f'train_cfg.val_interval={args.iters}'
+        ]
         if 'source_only' not in config:  # the CMKD ramp spans the run
             options.append(f'model.cmkd_loss.ramp_iters={args.iters}')
-        rows.append((name, train_and_evaluate(
-            config, osp.join(args.work_dir, stem), options)))
+        rows.append((name,
+                     train_and_evaluate(config, osp.join(args.work_dir, stem),
+                                        options)))
     print('\n' + table(rows))
     dense, rst = rows[1][1], rows[2][1]
-    print(f'\nRST patch = {100 * rst["bytes"] / dense["bytes"]:.2f}% of the '
-          f'dense CMKD model\'s bytes, at {100 * rst["acc"] / dense["acc"]:.1f}'
-          '% of its accuracy.')
+    print(
+        f'\nRST patch = {100 * rst["bytes"] / dense["bytes"]:.2f}% of the '
+        f'dense CMKD model\'s bytes, at {100 * rst["acc"] / dense["acc"]:.1f}'
+        '% of its accuracy.')
     print(f'\n{args.iters} iterations per run at 48 px, batch 32+32; total '
           f'{time.time() - start:.0f} s. DSP: changed parameters (RST) or '
           'all trainable parameters (dense fine-tuning).')

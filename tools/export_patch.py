@@ -1,6 +1,7 @@
 """Export the sparse RST residual of a trained checkpoint as a patch file.
 
-    python tools/export_patch.py CKPT BASE OUT [--dense task_head] [--value-dtype float16]
+    python tools/export_patch.py CKPT BASE OUT [--dense task_head] \
+        [--value-dtype float16]
 
 CKPT  mmengine checkpoint of an RST run (or any fine-tuned checkpoint).
 BASE  the pretrained base weights: a state dict / checkpoint file, or
@@ -55,30 +56,23 @@ def load_state(path: str) -> dict:
 
 def main():
     args = parse_args()
-    from mmvlpuda.sparse import PatchError, make_patch
-    from mmvlpuda.sparse.checkpoint import RST_KEY, decode_w0
+    from mmvlpuda.sparse import PatchError, patch_from_checkpoint
+    from mmvlpuda.sparse.checkpoint import RST_KEY
     ckpt = torch_load(args.checkpoint, 'checkpoint')
-    rst = ckpt.get(RST_KEY)
-    if args.base == 'from-ckpt':
-        if rst is None:
-            raise SystemExit(f'{args.checkpoint} has no RST w0 (not '
-                             'trained with RSTHook): pass the base weights')
-        base = decode_w0(ckpt)
-    else:
-        base = load_state(args.base)
-    dense = args.dense
-    if dense is None:
-        dense = rst['dense'] if rst is not None else ['task_head']
-    names = rst['names'] if rst is not None else None
-    meta = dict(arch=args.arch or ckpt.get('meta', {}).get('exp_name', ''),
-                source_checkpoint=osp.basename(args.checkpoint))
-    if rst is not None:
-        meta.update(tau=rst.get('tau'), mode=rst.get('mode'))
+    if args.base == 'from-ckpt' and RST_KEY not in ckpt:
+        raise SystemExit(f'{args.checkpoint} has no RST w0 (not '
+                         'trained with RSTHook): pass the base weights')
+    base = None if args.base == 'from-ckpt' else load_state(args.base)
     try:
         # NaN/Inf in a selected, dense or base tensor: PatchError naming it,
         # and nothing is written (save is atomic and refuses it too)
-        patch = make_patch(ckpt['state_dict'], base, names=names,
-                           dense=dense, value_dtype=args.value_dtype, **meta)
+        patch = patch_from_checkpoint(
+            ckpt,
+            base,
+            dense=args.dense,
+            value_dtype=args.value_dtype,
+            arch=args.arch or ckpt.get('meta', {}).get('exp_name', ''),
+            source_checkpoint=osp.basename(args.checkpoint))
         patch.save(args.out)
     except PatchError as e:
         raise SystemExit(f'{args.checkpoint}: {e}')

@@ -1,6 +1,7 @@
 """Evaluate a checkpoint (or, for zero-shot configs, the model as built).
 
-    python tools/test.py configs/cmkd/officehome_rn50.py work_dirs/x/iter_10000.pth
+    python tools/test.py configs/cmkd/officehome_rn50.py \
+        work_dirs/x/iter_10000.pth
     python tools/test.py configs/cmkd/officehome_rn50.py \
         --cfg-options model.predict_head=text    # CLIP zero-shot
 """
@@ -12,7 +13,6 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import DictAction  # noqa: E402
-from mmengine.hooks import Hook  # noqa: E402
 
 
 def parse_args():
@@ -29,8 +29,7 @@ def parse_args():
         help='apply this RST patch (tools/export_patch.py) to the model as '
         'built from the config (its pretrained base) and test that')
     parser.add_argument('--work-dir', help='the dir to save logs and metrics')
-    parser.add_argument(
-        '--out', help='dump predictions to this pickle file')
+    parser.add_argument('--out', help='dump predictions to this pickle file')
     parser.add_argument('--amp', action='store_true', help='mixed precision')
     parser.add_argument(
         '--cfg-options',
@@ -49,38 +48,20 @@ def parse_args():
     return args
 
 
-class ApplyPatchHook(Hook):
-    """Applies an RST patch before testing, i.e. after the Runner loaded
-    ``load_from`` (the base). Exits with the patch error on a wrong base."""
-
-    priority = 'VERY_LOW'
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def before_test(self, runner) -> None:
-        from mmengine.model import is_model_wrapper
-
-        from mmvlpuda.sparse import Patch, PatchError, apply_patch
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        try:
-            patch = Patch.load(self.path)
-            apply_patch(model, patch)
-        except PatchError as e:
-            raise SystemExit(str(e))
-        runner.logger.info(f'applied patch {self.path}: {patch.nnz} '
-                           f'nonzeros, DSP {patch.dsp / 1e6:.4f}M')
-
-
 def main():
     args = parse_args()
+    from mmvlpuda.utils.compat import apply_runtime_fixes
+    apply_runtime_fixes()  # version-gated, each logged when applied
     from mmengine.evaluator import DumpResults
     from mmengine.runner import Runner
 
     from mmvlpuda.utils import load_config
+    from mmvlpuda.utils.config_refs import ConfigReferenceError
     from mmvlpuda.utils.launch import setup_cpu_distributed
-    cfg = load_config(args.config, args.cfg_options)
+    try:
+        cfg = load_config(args.config, args.cfg_options)
+    except ConfigReferenceError as e:
+        raise SystemExit(f'{args.config}: {e.args[0]}')
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -101,6 +82,7 @@ def main():
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     if args.patch is not None:
+        from mmvlpuda.engine.hooks import ApplyPatchHook
         runner.register_hook(ApplyPatchHook(args.patch), priority='VERY_LOW')
     if args.out is not None:
         runner.test_evaluator.metrics.append(

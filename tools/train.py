@@ -82,8 +82,8 @@ def resolve_resume(cfg, args):
     warnings = []
     if args.resume == 'auto':
         # None (nothing saved yet): mmengine starts from scratch
-        cfg.load_from = find_resumable_checkpoint(cfg.work_dir,
-                                                  log=warnings.append)
+        cfg.load_from = find_resumable_checkpoint(
+            cfg.work_dir, log=warnings.append)
     elif args.resume is not None:
         check_checkpoint(args.resume)
     return warnings
@@ -91,11 +91,17 @@ def resolve_resume(cfg, args):
 
 def main():
     args = parse_args()
+    from mmvlpuda.utils.compat import apply_runtime_fixes
+    apply_runtime_fixes()  # version-gated, each logged when applied
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
     from mmvlpuda.utils import CheckpointError, load_config
-    cfg = merge_args(load_config(args.config, args.cfg_options), args)
+    from mmvlpuda.utils.config_refs import ConfigReferenceError
+    try:
+        cfg = merge_args(load_config(args.config, args.cfg_options), args)
+    except ConfigReferenceError as e:
+        raise SystemExit(f'{args.config}: {e.args[0]}')
     try:
         warnings = resolve_resume(cfg, args)
     except CheckpointError as e:

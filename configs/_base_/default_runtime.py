@@ -1,5 +1,12 @@
 default_scope = 'mmvlpuda'
-custom_imports = dict(imports=['mmvlpuda'], allow_failed_imports=False)
+# mmvlpuda's modules (registration; with mmcv-lite, mmvlpuda.models
+# installs the mmcv._ext stand-in before mmseg/mmdet are imported)
+custom_imports = dict(
+    imports=[
+        'mmvlpuda.models', 'mmvlpuda.datasets', 'mmvlpuda.engine',
+        'mmvlpuda.evaluation'
+    ],
+    allow_failed_imports=False)
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

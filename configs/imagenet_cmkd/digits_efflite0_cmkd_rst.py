@@ -8,6 +8,10 @@
 #   --cfg-options custom_hooks.1.density=0.005
 _base_ = './digits_efflite0_cmkd.py'
 custom_hooks = [
-    dict(type='PrototypeFitHook', max_per_class=100),
-    dict(type='RSTHook', mode='budget', density=0.01, include=('backbone', )),
+    dict(type='mmvlpuda.PrototypeFitHook', max_per_class=100),
+    dict(
+        type='mmvlpuda.RSTHook',
+        mode='budget',
+        density=0.01,
+        include=('backbone', )),
 ]

@@ -22,5 +22,4 @@ model = dict(
             r=1,
             lora_alpha=1,
             lora_dropout=0.,
-            target_modules=['conv_stem', 'conv_pw', 'conv_pwl',
-                            'conv_head'])))
+            target_modules=['conv_stem', 'conv_pw', 'conv_pwl', 'conv_head'])))

@@ -15,7 +15,7 @@ partial_classes = [
 ]
 
 model = dict(partial_set=dict(cls_weight=0.5, transfer_weight=0.1))
-custom_hooks = [dict(type='PartialSetHook', threshold=14)]
+custom_hooks = [dict(type='mmvlpuda.PartialSetHook', threshold=14)]
 
 train_dataloader = dict(
     dataset=dict(

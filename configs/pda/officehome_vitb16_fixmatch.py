@@ -4,7 +4,7 @@ _base_ = [
     '../_base_/datasets/fixmatch_strong.py',
 ]
 
-model = dict(fixmatch_loss=dict(type='FixMatchLoss', weight=0.5,
-                                threshold=0.95))
+model = dict(
+    fixmatch_loss=dict(type='FixMatchLoss', weight=0.5, threshold=0.95))
 train_dataloader = dict(
     dataset=dict(target_strong='${target_strong_pipeline}'))

@@ -9,7 +9,7 @@ _base_ = './cs2acdc_m2f_cmkd.py'
 rst_density = 0.1256  # 5.52M / 43.95M trainable backbone + decoder weights
 custom_hooks = [
     dict(
-        type='RSTHook',
+        type='mmvlpuda.RSTHook',
         mode='budget',
         density='${rst_density}',
         include=('model.backbone', 'model.decode_head'))

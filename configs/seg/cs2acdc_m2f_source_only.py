@@ -4,7 +4,9 @@
 # or fine-tune it on Cityscapes (plain mmseg training, labeled source only).
 _base_ = [
     './_base_/models/mask2former_r50_cityscapes.py',
+    './_base_/uda/source_only.py',
     './_base_/datasets/uda_cityscapes_to_acdc_512x512.py',
+    './_base_/schedules/mask2former_adamw_poly_40k.py',
     './_base_/seg_runtime.py',
 ]
 train_dataloader = dict(

@@ -9,7 +9,7 @@ _base_ = './gta2cs_dlv2_finetune.py'
 rst_density = 0.138  # 5.88M / 42.51M (Table VII)
 custom_hooks = [
     dict(
-        type='RSTHook',
+        type='mmvlpuda.RSTHook',
         mode='budget',
         density='${rst_density}',
         include=('model.backbone', 'model.decode_head'))

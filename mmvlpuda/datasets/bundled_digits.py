@@ -97,23 +97,24 @@ class BundledDigitsDataset(BaseDataset):
     def _render(self, img: np.ndarray) -> np.ndarray:
         if self.domain == 'mnist' and self.protocol == 'low_res':
             img = to_uci_resolution(img)
-        img = cv2.resize(img, (self.image_size, self.image_size),
-                         interpolation=cv2.INTER_LINEAR)
+        img = cv2.resize(
+            img, (self.image_size, self.image_size),
+            interpolation=cv2.INTER_LINEAR)
         img = (np.clip(img, 0., 1.) * 255.).round().astype(np.uint8)
         return np.repeat(img[..., None], 3, axis=2)
 
     def load_data_list(self) -> List[dict]:
         images, labels = _load_raw(self.domain)
-        order = np.random.default_rng(self.split_seed).permutation(
-            len(labels))
+        order = np.random.default_rng(self.split_seed).permutation(len(labels))
         n_test = int(round(self.test_ratio * len(labels)))
         if self.split == 'test':
             order = order[:n_test]
         elif self.split == 'train':
             order = order[n_test:]
         return [
-            dict(img=self._render(images[i]), gt_label=int(labels[i]),
-                 img_shape=(self.image_size, self.image_size),
-                 ori_shape=(self.image_size, self.image_size))
-            for i in order
+            dict(
+                img=self._render(images[i]),
+                gt_label=int(labels[i]),
+                img_shape=(self.image_size, self.image_size),
+                ori_shape=(self.image_size, self.image_size)) for i in order
         ]

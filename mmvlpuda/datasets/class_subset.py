@@ -32,8 +32,8 @@ class ClassSubsetDataset(Dataset):
 
     def __init__(self, dataset: Union[dict, Dataset],
                  classes: Sequence[Union[str, int]]):
-        self.dataset = DATASETS.build(dataset) if isinstance(
-            dataset, dict) else dataset
+        self.dataset = DATASETS.build(dataset) if isinstance(dataset,
+                                                             dict) else dataset
         all_classes = list(self.dataset.metainfo.get('classes') or [])
         if not all_classes:
             raise ValueError('ClassSubsetDataset: the wrapped dataset has no '
@@ -41,8 +41,9 @@ class ClassSubsetDataset(Dataset):
         if not classes:
             raise ValueError('ClassSubsetDataset needs at least one class '
                              '(key `classes`)')
-        self.kept_labels: List[int] = sorted({
-            self._label(c, all_classes) for c in classes})
+        self.kept_labels: List[int] = sorted(
+            {self._label(c, all_classes)
+             for c in classes})
         self._indices = None
         self._fully_initialized = False
 

@@ -72,9 +72,10 @@ class DomainFolderDataset(HoldoutMixin, ImageLoadErrorMixin, BaseDataset):
         **kwargs: other arguments of mmpretrain's ``BaseDataset``.
 
     Example:
-        >>> dataset = dict(type='DomainFolderDataset',
-        ...                data_root='data/office_home', domain='Art',
-        ...                classes=OFFICE_HOME_CLASSES, pipeline=train_pipeline)
+        >>> dataset = dict(
+        ...     type='DomainFolderDataset', data_root='data/office_home',
+        ...     domain='Art', classes=OFFICE_HOME_CLASSES,
+        ...     pipeline=train_pipeline)
     """
 
     def __init__(self,
@@ -162,6 +163,5 @@ class DomainFolderDataset(HoldoutMixin, ImageLoadErrorMixin, BaseDataset):
             if not files:
                 raise ValueError(f'empty class folder: {class_dir} (no '
                                  f'{"/".join(self.extensions)} images)')
-            data_list.extend(
-                dict(img_path=f, gt_label=label) for f in files)
+            data_list.extend(dict(img_path=f, gt_label=label) for f in files)
         return data_list

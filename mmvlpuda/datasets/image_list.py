@@ -174,8 +174,7 @@ class ImageListDataset(HoldoutMixin, ImageLoadErrorMixin, BaseDataset):
             names: Dict[str, List[str]] = {}
             for dirpath, _, files in os.walk(root, followlinks=True):
                 for name in files:
-                    names.setdefault(name, []).append(
-                        osp.join(dirpath, name))
+                    names.setdefault(name, []).append(osp.join(dirpath, name))
             index[root] = names
         found = index[root].get(osp.basename(path), [])
         if len(found) > 1:

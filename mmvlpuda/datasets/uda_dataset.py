@@ -135,8 +135,7 @@ class UDADataset(Dataset):
         # (mmengine-seeded) torch generator: new draws each epoch even when
         # workers are not persistent, yet reproducible
         worker_seed = info.seed if info is not None else 0
-        owner = (os.getpid(), info.id if info is not None else -1,
-                 worker_seed)
+        owner = (os.getpid(), info.id if info is not None else -1, worker_seed)
         if self._rng is None or self._rng_owner != owner:
             self._rng = np.random.default_rng(
                 [self.seed, get_rank(), owner[1] + 1, worker_seed])

@@ -18,7 +18,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from mmvlpuda.utils.atomic import atomic_write
+from .atomic import atomic_write
+from .dsp import count_dsp
 from .varint import decode_positions, encode_positions
 
 FORMAT = 'mmvlpuda-sparse-patch'
@@ -81,8 +82,9 @@ def tensors_checksum(state: Mapping[str, torch.Tensor],
         t = state[name].detach().cpu().contiguous()
         digest.update(f'{name}|{tuple(t.shape)}|{t.dtype}|'.encode())
         # reshape: a 0-d tensor cannot be viewed as bytes directly
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes()
-                      if t.numel() else b'')
+        digest.update(
+            t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel(
+            ) else b'')
     return digest.hexdigest()
 
 
@@ -92,8 +94,9 @@ def _payload_checksum(tensors: Mapping[str, torch.Tensor]) -> str:
         t = tensors[key].contiguous()
         digest.update(key.encode())
         # reshape: a 0-d tensor cannot be viewed as bytes directly
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes()
-                      if t.numel() else b'')
+        digest.update(
+            t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel(
+            ) else b'')
     return digest.hexdigest()
 
 
@@ -147,8 +150,9 @@ class Patch:
 
     @property
     def dsp(self) -> int:
-        """Domain-specific parameters: residual nonzeros + dense numel."""
-        return self.nnz + sum(t.numel() for t in self.dense.values())
+        """Domain-specific parameters (:func:`count_dsp`): residual nonzeros
+        + the elements of the tensors stored whole."""
+        return count_dsp((t.numel() for t in self.dense.values()), self.nnz)
 
     @property
     def num_bytes(self) -> int:
@@ -176,9 +180,13 @@ class Patch:
                 nnz=e.nnz)
         for name, t in self.dense.items():
             tensors[f'dense/{name}'] = t.detach().cpu().contiguous()
-        meta = dict(self.meta, entries=entries, dense=sorted(self.dense),
-                    nnz=self.nnz, dsp=self.dsp,
-                    payload_sha256=_payload_checksum(tensors))
+        meta = dict(
+            self.meta,
+            entries=entries,
+            dense=sorted(self.dense),
+            nnz=self.nnz,
+            dsp=self.dsp,
+            payload_sha256=_payload_checksum(tensors))
         return tensors, meta
 
     def to_bytes(self) -> bytes:
@@ -333,8 +341,8 @@ def make_patch(model_or_state_dict: Union[nn.Module, Mapping],
                   for n in dense_names}, meta)
 
 
-def _sparse_entry(w: torch.Tensor, w0: torch.Tensor,
-                  value_dtype: torch.dtype, name: str) -> SparseEntry:
+def _sparse_entry(w: torch.Tensor, w0: torch.Tensor, value_dtype: torch.dtype,
+                  name: str) -> SparseEntry:
     if w.shape != w0.shape:
         raise ValueError(f'tensor `{name}`: shape {tuple(w.shape)} differs '
                          f'from the base {tuple(w0.shape)}')
@@ -379,9 +387,10 @@ def _check_fits(state: Mapping[str, torch.Tensor], patch: Patch) -> None:
 def _check_finite(state: Mapping[str, torch.Tensor], patch: Patch) -> None:
     patch.check_finite('refusing to apply it')
     for name in patch.sparse:
-        _refuse_non_finite('model tensor', name, state[name],
-                           'the base to patch is not finite; refusing to '
-                           'apply the patch')
+        _refuse_non_finite(
+            'model tensor', name, state[name],
+            'the base to patch is not finite; refusing to '
+            'apply the patch')
 
 
 def _check_base(state: Mapping[str, torch.Tensor], patch: Patch) -> None:

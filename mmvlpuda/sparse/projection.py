@@ -13,7 +13,9 @@ the counts kept on the device and read once per call, bit-identical to the
 numba kernels.
 """
 import math
-from typing import Dict, List as TList, Optional, Sequence, Tuple, Union
+from typing import Dict
+from typing import List as TList
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -63,7 +65,8 @@ def project_(w: torch.Tensor,
 
 
 @torch.no_grad()
-def abs_diff(w: torch.Tensor, w0: torch.Tensor,
+def abs_diff(w: torch.Tensor,
+             w0: torch.Tensor,
              out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """``|w - w0|`` flattened, written into ``out`` when given."""
     if out is None:
@@ -198,7 +201,6 @@ if njit is not None:
             _histogram_one(ws[t], w0s[t], prefix, hist, scratch)
         return hist.sum(axis=0)
 
-
     @njit(cache=True, nogil=True)
     def _fused_sample_kernel(ws, w0s, stride, out):
         """|w - w0| at every ``stride``-th position of the concatenation."""
@@ -269,8 +271,8 @@ class _FlatGroup:
         self.index = index
         self.sizes = [w0.numel() for w0 in w0s]
         self.numel = sum(self.sizes)
-        self.w0 = torch.cat([w0.detach().reshape(-1).to(device, dtype)
-                             for w0 in w0s])
+        self.w0 = torch.cat(
+            [w0.detach().reshape(-1).to(device, dtype) for w0 in w0s])
         self.w0_views = self.views(self.w0, w0s)
         self._w = self.diff = self.mask = None
         self._taus_key, self._taus = None, None
@@ -286,8 +288,8 @@ class _FlatGroup:
         if self._w is None:
             self._w = torch.empty_like(self.w0)
             self.diff = torch.empty_like(self.w0)
-            self.mask = torch.empty(self.numel, dtype=torch.bool,
-                                    device=self.w0.device)
+            self.mask = torch.empty(
+                self.numel, dtype=torch.bool, device=self.w0.device)
             self._w_views = self.views(self._w, ws)
         torch._foreach_copy_(self._w_views, ws)
         return _torch_abs_diff(self._w, self.w0, self.diff)
@@ -301,10 +303,11 @@ class _FlatGroup:
         if mine != self._taus_key:
             device = self.w0.device
             # cast as a scalar τ is (to the dtype; inf on overflow)
-            per_tensor = torch.tensor(mine, dtype=torch.float64).to(
-                self.w0.dtype).to(device)
+            per_tensor = torch.tensor(
+                mine, dtype=torch.float64).to(self.w0.dtype).to(device)
             self._taus = torch.repeat_interleave(
-                per_tensor, torch.tensor(self.sizes, device=device),
+                per_tensor,
+                torch.tensor(self.sizes, device=device),
                 output_size=self.numel)
             self._taus_key = mine
         return self._taus
@@ -349,8 +352,10 @@ class FusedProjection:
             ``'torch'`` (always the torch path). Defaults to 'auto'.
     """
 
-    def __init__(self, params: Sequence[torch.Tensor],
-                 w0s: Sequence[torch.Tensor], backend: str = 'auto'):
+    def __init__(self,
+                 params: Sequence[torch.Tensor],
+                 w0s: Sequence[torch.Tensor],
+                 backend: str = 'auto'):
         if len(params) != len(w0s) or not params:
             raise ValueError('FusedProjection needs one w0 per tensor')
         if backend not in BACKENDS:
@@ -374,8 +379,10 @@ class FusedProjection:
         index: Dict[tuple, TList[int]] = {}
         for i, p in enumerate(self.params):
             index.setdefault((p.device, p.dtype), []).append(i)
-        return [_FlatGroup(idx, [w0s[i] for i in idx], dtype, device)
-                for (device, dtype), idx in index.items()]
+        return [
+            _FlatGroup(idx, [w0s[i] for i in idx], dtype, device)
+            for (device, dtype), idx in index.items()
+        ]
 
     # numba views of the current storages (rebuilt if a tensor moved)
     def _lists(self):
@@ -387,10 +394,10 @@ class FusedProjection:
         return self._ws, self._w0_np
 
     @torch.no_grad()
-    def project(self,
-                tau: Union[float, Sequence[float]],
-                momenta: Optional[Sequence[Optional[torch.Tensor]]] = None
-                ) -> int:
+    def project(
+            self,
+            tau: Union[float, Sequence[float]],
+            momenta: Optional[Sequence[Optional[torch.Tensor]]] = None) -> int:
         """Snap every entry with ``|w - w0| <= tau`` back to w0.
 
         Args:
@@ -419,8 +426,9 @@ class FusedProjection:
         for g in self._groups:
             diff = g.diff_of(self.params)
             snap = torch.le(diff, g.taus(taus), out=g.mask)
-            stats.append(torch.stack([g.numel - snap.sum(),
-                                      _non_finite(diff)]))
+            stats.append(
+                torch.stack([g.numel - snap.sum(),
+                             _non_finite(diff)]))
             g.write(self.params, snap, momenta)
         return torch.stack([s.to(stats[0].device) for s in stats]).sum(0)
 
@@ -470,9 +478,9 @@ class FusedProjection:
 
     @torch.no_grad()
     def project_to_budget(
-            self,
-            keep: int,
-            momenta: Optional[Sequence[Optional[torch.Tensor]]] = None
+        self,
+        keep: int,
+        momenta: Optional[Sequence[Optional[torch.Tensor]]] = None
     ) -> Tuple[int, float]:
         """Eq. (17) with the τ that keeps exactly ``keep`` entries (or every
         changed entry when fewer changed): the largest ``|w - w0|`` stay,
@@ -510,8 +518,8 @@ class FusedProjection:
         bufs = self._momentum_arrays(momenta)
         if ties == 0:  # the common case: a plain threshold at tau
             taus = np.full(len(self.params), tau, np.float32)
-            return self._finish(
-                _fused_project_kernel(ws, w0s, bufs, taus)), tau
+            return self._finish(_fused_project_kernel(ws, w0s, bufs,
+                                                      taus)), tau
         kept = _fused_budget_kernel(ws, w0s, bufs, np.float32(tau), ties)
         return self._finish(kept), float(tau)
 
@@ -553,8 +561,8 @@ class FusedProjection:
         """Exact τ from two radix-histogram passes over the float32 bit
         patterns of |w - w0| (the fallback of :meth:`_bracket_select`)."""
         hi_bin, rank = _rank_bin(_fused_histogram_kernel(ws, w0s, -1), rank)
-        lo_bin, rank = _rank_bin(_fused_histogram_kernel(ws, w0s, hi_bin),
-                                 rank)
+        lo_bin, rank = _rank_bin(
+            _fused_histogram_kernel(ws, w0s, hi_bin), rank)
         tau = np.array([(hi_bin << _BITS) | lo_bin],
                        np.uint32).view(np.float32)[0]
         # the rank-th of the entries equal to tau: the first rank - 1 of
@@ -576,8 +584,11 @@ class FusedProjection:
         keep_mask |= ties & (ties.cumsum(0, dtype=torch.int32) <= wanted)
         snap, offset = ~keep_mask, 0
         for g in self._groups:
-            g.write(self.params, snap[offset:offset + g.numel].to(
-                g.w0.device), momenta)
+            g.write(self.params, snap[offset:offset + g.numel].to(g.w0.device),
+                    momenta)
             offset += g.numel
-        return torch.stack([keep_mask.sum().double(),
-                            _non_finite(diff).double(), tau.double()])
+        return torch.stack([
+            keep_mask.sum().double(),
+            _non_finite(diff).double(),
+            tau.double()
+        ])

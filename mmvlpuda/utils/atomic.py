@@ -1,31 +1,16 @@
 """Atomic file writes (temp file in the same folder + ``os.replace``), so an
-interrupted writer never leaves a truncated patch, label or JSON file."""
+interrupted writer never leaves a truncated patch, label or JSON file.
+:func:`atomic_write` lives in :mod:`mmvlpuda.sparse.atomic` (the serving
+path depends on nothing else of mmvlpuda)."""
 import json
-import os
-import os.path as osp
-import tempfile
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from mmvlpuda.sparse.atomic import atomic_write
 
-def atomic_write(path: str, write: Callable[[Any], None]) -> None:
-    """Call ``write(f)`` on a binary temp file next to ``path``, then
-    rename it to ``path``; on any error nothing is left behind."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.unlink(tmp)
-        raise
+__all__ = ['atomic_write', 'save_json_atomic', 'save_label_png_atomic']
 
 
 def save_json_atomic(obj: Any, path: str) -> None:

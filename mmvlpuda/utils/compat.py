@@ -1,32 +1,41 @@
-"""Fixes for the pinned OpenMMLab stack, applied once by ``import mmvlpuda``.
+"""Fixes for the pinned OpenMMLab stack. Nothing here runs on
+``import mmvlpuda``: each fix is applied where it is needed, only on the
+versions it is for, and logged once when it changes something.
 
-* ``mmcv._ext`` stand-in: mmcv-lite ships no compiled ops, yet mmseg/mmdet
-  import ``mmcv.ops`` at module level. The stand-in lets them import so their
-  pure-PyTorch code paths run; calling a compiled op raises a clear error.
-* Deformable attention on a GPU with mmcv-lite: mmcv 2.1's
+* ``mmcv._ext`` stand-in (:func:`install_mmcv_ext_standin`): mmcv-lite ships
+  no compiled ops, yet mmseg/mmdet import ``mmcv.ops`` at module level. The
+  stand-in lets them import so their pure-PyTorch code paths run; calling a
+  compiled op raises a clear error. Installed by ``mmvlpuda.models`` and
+  ``mmvlpuda.datasets`` (they import mmseg), i.e. by the configs'
+  ``custom_imports``, and only when mmcv has no compiled ops.
+* Deformable attention on a GPU with mmcv-lite
+  (:func:`use_msda_pytorch_fallback`): mmcv 2.1's
   ``MultiScaleDeformableAttention`` (Mask2Former's pixel decoder) calls the
   compiled ``ms_deform_attn_forward`` whenever its input is on CUDA, which
   the stand-in cannot provide. With the stand-in (and only with mmcv 2.1.x)
   its dispatch is pointed at mmcv's own ``multi_scale_deformable_attn_pytorch``
-  on every device, with one log line. Full mmcv keeps its compiled kernel.
-* mmengine 0.10.7 calls ``torch.load`` without ``weights_only``; torch >= 2.6
-  defaults to ``weights_only=True`` and refuses mmengine's own checkpoints
-  (``HistoryBuffer`` in the message hub), which breaks ``--resume`` and
-  ``load_from``. mmengine's checkpoint module gets a ``torch`` whose ``load``
-  defaults to ``weights_only=False`` (checkpoints are trusted local files, as
-  in mmengine > 0.10.7).
-* mmengine's PyTorch launcher calls ``torch.cuda.set_device`` even for the
-  gloo backend, so ``tools/dist_train.sh`` could not run on CPU. Without CUDA
-  it now only initialises the process group.
-* mmpretrain 1.2.0 enables its multimodal models whenever ``transformers``
-  is importable, but they fail to import with transformers >= 5 (pulled in
-  by ``peft``), taking ``mmpretrain.models`` down. mmvlpuda uses open_clip
-  for CLIP, so mmpretrain's multimodal models are switched off in that case.
+  on every device. Full mmcv keeps its compiled kernel.
+* Trusted checkpoint loading (:func:`patch_mmengine_checkpoint_loading`):
+  mmengine <= 0.10.7 calls ``torch.load`` without ``weights_only``; torch
+  >= 2.6 defaults to ``weights_only=True`` and refuses mmengine's own
+  checkpoints (``HistoryBuffer`` in the message hub), which breaks
+  ``--resume`` and ``load_from``. mmengine's checkpoint module gets a
+  ``torch`` whose ``load`` defaults to ``weights_only=False`` (checkpoints
+  are trusted local files, as in later mmengine). Applied by the tools.
+* CPU distributed launch (:func:`patch_mmengine_cpu_dist_init`): mmengine
+  <= 0.10.7's PyTorch launcher calls ``torch.cuda.set_device`` even for the
+  gloo backend, so ``tools/dist_train.sh`` could not run on CPU. Without
+  CUDA it now only initialises the process group. Applied by
+  :func:`mmvlpuda.utils.launch.setup_cpu_distributed` (the tools).
+
+:func:`apply_runtime_fixes` applies all of them (``tools/*.py``). mmpretrain
+1.2.0's multimodal models need ``transformers<4.52``: that is pinned in
+``setup.py``, nothing is patched for it.
 """
 import importlib
 import importlib.machinery
-import logging
 import importlib.util
+import logging
 import sys
 import types
 import warnings
@@ -125,8 +134,10 @@ def use_msda_pytorch_fallback() -> bool:
     msda = importlib.import_module('mmcv.ops.multi_scale_deform_attn')
     if getattr(msda, '__mmvlpuda_pytorch_fallback__', False):
         return True
-    flags = [f for f in ('IS_CUDA_AVAILABLE', 'IS_MLU_AVAILABLE')
-             if getattr(msda, f, False)]
+    flags = [
+        f for f in ('IS_CUDA_AVAILABLE', 'IS_MLU_AVAILABLE')
+        if getattr(msda, f, False)
+    ]
     if not flags:
         return False
     for flag in flags:
@@ -155,20 +166,49 @@ class _TorchWithTrustedLoad(types.ModuleType):
         return self._torch.load(*args, **kwargs)
 
 
-def patch_mmengine_checkpoint_loading() -> None:
-    """Make mmengine 0.10.7 checkpoints loadable under torch >= 2.6."""
+def _version(text: str) -> tuple:
+    return tuple(
+        int(p) for p in text.split('+')[0].split('.')[:3] if p.isdigit())
+
+
+def _mmengine_needs_fixes() -> bool:
+    import mmengine
+    return _version(mmengine.__version__) <= (0, 10, 7)
+
+
+def patch_mmengine_checkpoint_loading() -> bool:
+    """Make mmengine <= 0.10.7 checkpoints loadable under torch >= 2.6.
+
+    Returns:
+        bool: True if mmengine's checkpoint loading uses the trusted load
+        (now or already).
+    """
+    import torch
+    if not _mmengine_needs_fixes() or _version(torch.__version__) < (2, 6):
+        return False
     ckpt = importlib.import_module('mmengine.runner.checkpoint')
     if not isinstance(ckpt.torch, _TorchWithTrustedLoad):
         ckpt.torch = _TorchWithTrustedLoad(ckpt.torch)
+        _log('mmvlpuda: mmengine <= 0.10.7 under torch >= 2.6: checkpoints '
+             'load with weights_only=False (trusted local files, as later '
+             'mmengine)')
+    return True
 
 
-def patch_mmengine_cpu_dist_init() -> None:
-    """Skip ``torch.cuda.set_device`` in mmengine's PyTorch launcher when
-    CUDA is unavailable (CPU training with gloo)."""
+def patch_mmengine_cpu_dist_init() -> bool:
+    """Skip ``torch.cuda.set_device`` in mmengine <= 0.10.7's PyTorch
+    launcher when CUDA is unavailable (CPU training with gloo).
+
+    Returns:
+        bool: True if the launcher is (now or already) patched.
+    """
+    import torch
+    if not _mmengine_needs_fixes() or torch.cuda.is_available():
+        return False
     dist_utils = importlib.import_module('mmengine.dist.utils')
     original = dist_utils._init_dist_pytorch
     if getattr(original, '__mmvlpuda_patched__', False):
-        return
+        return True
 
     def init_dist_pytorch(backend, init_backend='torch', **kwargs):
         import torch
@@ -179,31 +219,22 @@ def patch_mmengine_cpu_dist_init() -> None:
 
     init_dist_pytorch.__mmvlpuda_patched__ = True
     dist_utils._init_dist_pytorch = init_dist_pytorch
-
-
-def disable_broken_mmpretrain_multimodal() -> bool:
-    """Switch off mmpretrain's multimodal models under transformers >= 5.
-
-    Returns:
-        bool: True if they were switched off.
-    """
-    if 'mmpretrain.models' in sys.modules:
-        return False
-    try:
-        from importlib.metadata import version
-        major = int(version('transformers').split('.')[0])
-    except Exception:  # not installed or unparsable version
-        return False
-    if major < 5:
-        return False
-    dependency = importlib.import_module('mmpretrain.utils.dependency')
-    dependency.WITH_MULTIMODAL = False
+    _log('mmvlpuda: no CUDA: mmengine <= 0.10.7\'s PyTorch launcher '
+         'initialises the process group without torch.cuda.set_device')
     return True
 
 
-def apply_all() -> None:
+def require_mmcv_ops() -> None:
+    """What a module importing mmseg/mmdet needs first: the ``mmcv._ext``
+    stand-in when mmcv has no compiled ops (and then the deformable
+    attention fallback on GPUs). Does nothing with full mmcv."""
     if install_mmcv_ext_standin():
         use_msda_pytorch_fallback()
+
+
+def apply_runtime_fixes() -> None:
+    """Every fix of this module that applies to the installed versions
+    (the tools call it before building a Runner)."""
+    require_mmcv_ops()
     patch_mmengine_checkpoint_loading()
     patch_mmengine_cpu_dist_init()
-    disable_broken_mmpretrain_multimodal()

@@ -22,23 +22,23 @@ from torch.overrides import TorchFunctionMode
 # always a device->host read (or a wait for one)
 READS = frozenset({
     'item', '__bool__', '__float__', '__int__', '__index__', '__complex__',
-    'tolist', 'cpu', 'numpy', 'nonzero', 'argwhere', 'masked_select',
-    'unique', 'unique_consecutive', 'allclose', 'equal'
+    'tolist', 'cpu', 'numpy', 'nonzero', 'argwhere', 'masked_select', 'unique',
+    'unique_consecutive', 'allclose', 'equal'
 })
 
 
 def _is_bool_index(index) -> bool:
     items = index if isinstance(index, tuple) else (index, )
-    return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool
-               for i in items)
+    return any(
+        isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in items)
 
 
 def _target_device(name: str, args, kwargs):
     """The device a ``.to``/``.cuda`` call moves to (None: same)."""
     if name == 'cuda':
-        return torch.device('cuda', args[0] if args and isinstance(
-            args[0], int) else torch.cuda.current_device()
-            if torch.cuda.is_available() else 0)
+        return torch.device(
+            'cuda', args[0] if args and isinstance(args[0], int) else
+            torch.cuda.current_device() if torch.cuda.is_available() else 0)
     for a in list(args) + [kwargs.get('device')]:
         if isinstance(a, (str, torch.device)):
             return torch.device(a)
@@ -48,9 +48,9 @@ def _target_device(name: str, args, kwargs):
 
 
 def _moves(source: torch.device, target: torch.device) -> bool:
-    return source.type != target.type or (
-        target.index is not None and source.index is not None
-        and source.index != target.index)
+    return source.type != target.type or (target.index is not None
+                                          and source.index is not None
+                                          and source.index != target.index)
 
 
 def _kind(name: str, args, kwargs):

@@ -19,8 +19,8 @@ def setup_cpu_distributed(cfg: Config) -> Config:
     dist_cfg = dict(env_cfg.get('dist_cfg') or {})
     if dist_cfg.get('backend', 'nccl') == 'nccl':
         dist_cfg['backend'] = 'gloo'
-        print_log('CUDA is not available: using the gloo backend',
-                  logger='current')
+        print_log(
+            'CUDA is not available: using the gloo backend', logger='current')
     env_cfg['dist_cfg'] = dist_cfg
     cfg.env_cfg = env_cfg
     wrapper = cfg.get('model_wrapper_cfg') or dict(

@@ -101,10 +101,10 @@ def checkpoint_candidates(work_dir: str) -> List[str]:
         if last:
             # a moved work dir: the pointer's absolute path is stale
             local = osp.join(work_dir, osp.basename(last))
-            found.append(last if osp.isfile(last) or not osp.isfile(local)
-                         else local)
-    named = sorted((osp.join(work_dir, name) for name in os.listdir(work_dir)
-                    if CKPT_NAME.match(name)),
+            found.append(
+                last if osp.isfile(last) or not osp.isfile(local) else local)
+    named = sorted((osp.join(work_dir, name)
+                    for name in os.listdir(work_dir) if CKPT_NAME.match(name)),
                    key=lambda p: (_step(p), osp.getmtime(p)),
                    reverse=True)
     seen = {osp.realpath(p) for p in found}

@@ -20,8 +20,11 @@ def run(args: Sequence[str], echo=('Iter(', 'accuracy', 'Error')) -> str:
     """Run a command from the repository root; echo matching lines."""
     print('$', ' '.join(args), flush=True)
     proc = subprocess.Popen(
-        list(args), cwd=ROOT, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
+        list(args),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env=dict(os.environ, HF_HUB_OFFLINE='1'))
     lines = []
     for line in proc.stdout:
@@ -71,8 +74,9 @@ def train_and_evaluate(config: str,
     """
     start = time.time()
     options = list(cfg_options)
-    log = run([sys.executable, 'tools/train.py', config, '--work-dir',
-               work_dir] + (['--cfg-options', *options] if options else []))
+    log = run(
+        [sys.executable, 'tools/train.py', config, '--work-dir', work_dir] +
+        (['--cfg-options', *options] if options else []))
     seconds = time.time() - start
     acc = _last(r'accuracy/top1: ([0-9.]+)', log)
     if acc is None:
@@ -80,15 +84,17 @@ def train_and_evaluate(config: str,
     with open(osp.join(ROOT, work_dir, 'last_checkpoint')) as f:
         ckpt = f.read().strip()
     result = dict(acc=acc, seconds=seconds, checkpoint=ckpt, patch=None)
-    if _last(r'rst_dsp_M: ([0-9.]+)', log) is None:  # no RSTHook
+    if 'RSTHook: ' not in log:  # no RSTHook
         result['dsp'] = dense_parameter_count(config, options)
         result['bytes'] = 4 * result['dsp']
         return result
     patch = osp.join(work_dir, 'model.patch')
-    out = run([sys.executable, 'tools/export_patch.py', ckpt, 'from-ckpt',
-               patch], echo=('wrote', ))
-    result['dsp'] = int(re.findall(r'DSP [0-9.]+M \(([0-9,]+) parameters',
-                                   out)[-1].replace(',', ''))
+    out = run(
+        [sys.executable, 'tools/export_patch.py', ckpt, 'from-ckpt', patch],
+        echo=('wrote', ))
+    result['dsp'] = int(
+        re.findall(r'DSP [0-9.]+M \(([0-9,]+) parameters',
+                   out)[-1].replace(',', ''))
     result['bytes'] = osp.getsize(osp.join(ROOT, patch))
     result['patch'] = patch
     return result

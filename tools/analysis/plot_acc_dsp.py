@@ -18,8 +18,8 @@ import statistics
 import sys
 from collections import defaultdict
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
+sys.path.insert(0,
+                osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmvlpuda.utils.atomic import atomic_write  # noqa: E402
 
 
@@ -59,9 +59,10 @@ def summarise(runs: list) -> dict:
     out = defaultdict(dict)
     for (direction, method, key), rs in groups.items():
         accs = [r['acc'] for r in rs]
-        out[direction][(method, key)] = (
-            statistics.mean(r['dsp'] for r in rs), statistics.mean(accs),
-            statistics.stdev(accs) if len(accs) > 1 else 0., len(accs))
+        out[direction][(method, key)] = (statistics.mean(r['dsp'] for r in rs),
+                                         statistics.mean(accs),
+                                         statistics.stdev(accs)
+                                         if len(accs) > 1 else 0., len(accs))
     return out
 
 
@@ -76,11 +77,13 @@ def plot(summary: dict, out: str) -> None:
     import matplotlib.pyplot as plt
     directions = sorted(summary)
     # one marker and colour per method, the same in every panel
-    singles = sorted({m for d in summary for m, key in summary[d]
-                      if key is None})
+    singles = sorted(
+        {m
+         for d in summary
+         for m, key in summary[d] if key is None})
     colours = plt.rcParams['axes.prop_cycle'].by_key()['color']
-    fig, axes = plt.subplots(1, len(directions), squeeze=False,
-                             figsize=(6 * len(directions), 4.5))
+    fig, axes = plt.subplots(
+        1, len(directions), squeeze=False, figsize=(6 * len(directions), 4.5))
     for ax, direction in zip(axes[0], directions):
         points = summary[direction]
         for kind, label, marker, fmt, scale in SERIES:
@@ -89,20 +92,27 @@ def plot(summary: dict, out: str) -> None:
             if not line:
                 continue
             ax.errorbar([v[0] for _, v in line], [v[1] for _, v in line],
-                        yerr=[v[2] for _, v in line], marker=marker,
-                        capsize=3, label=label)
+                        yerr=[v[2] for _, v in line],
+                        marker=marker,
+                        capsize=3,
+                        label=label)
             for x, v in line:
-                ax.annotate(fmt.format(x * scale), (v[0], v[1]),
-                            textcoords='offset points', xytext=(4, 4),
-                            fontsize=7)
+                ax.annotate(
+                    fmt.format(x * scale), (v[0], v[1]),
+                    textcoords='offset points',
+                    xytext=(4, 4),
+                    fontsize=7)
         for i, method in enumerate(singles):
             if (method, None) not in points:
                 continue
             dsp, acc, std, _ = points[(method, None)]
-            ax.errorbar([dsp], [acc], yerr=[std],
+            ax.errorbar([dsp], [acc],
+                        yerr=[std],
                         marker=MARKERS[i % len(MARKERS)],
-                        color=colours[(i + 2) % len(colours)], capsize=3,
-                        linestyle='none', label=method.replace('_', ' '))
+                        color=colours[(i + 2) % len(colours)],
+                        capsize=3,
+                        linestyle='none',
+                        label=method.replace('_', ' '))
         ax.set_xscale('log')
         ax.set_xlabel('domain-specific parameters (DSP)')
         ax.set_ylabel('target test top-1 (%)')

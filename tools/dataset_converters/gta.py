@@ -11,8 +11,8 @@ import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
+sys.path.insert(0,
+                osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 
 def parse_args(argv=None):
@@ -30,8 +30,8 @@ def main(argv=None):
     try:
         written = convert_gta_labels(args.data_root, nproc=args.nproc)
         print(f'converted {len(written)} label files')
-        paths = write_rcs_stats(args.data_root, 'labels', TRAIN_ID_SUFFIX,
-                                nproc=args.nproc)
+        paths = write_rcs_stats(
+            args.data_root, 'labels', TRAIN_ID_SUFFIX, nproc=args.nproc)
     except (ValueError, FileNotFoundError) as e:
         raise SystemExit(f'error: {e}')
     print('wrote ' + ' and '.join(paths))

@@ -11,10 +11,10 @@ target_domain = 'webcam'
 classes = [
     'back_pack', 'bike', 'bike_helmet', 'bookcase', 'bottle', 'calculator',
     'desk_chair', 'desk_lamp', 'desktop_computer', 'file_cabinet',
-    'headphones', 'keyboard', 'laptop_computer', 'letter_tray',
-    'mobile_phone', 'monitor', 'mouse', 'mug', 'paper_notebook', 'pen',
-    'phone', 'printer', 'projector', 'punchers', 'ring_binder', 'ruler',
-    'scissors', 'speaker', 'stapler', 'tape_dispenser', 'trash_can'
+    'headphones', 'keyboard', 'laptop_computer', 'letter_tray', 'mobile_phone',
+    'monitor', 'mouse', 'mug', 'paper_notebook', 'pen', 'phone', 'printer',
+    'projector', 'punchers', 'ring_binder', 'ruler', 'scissors', 'speaker',
+    'stapler', 'tape_dispenser', 'trash_can'
 ]
 templates = ['a photo of a {}']
 # prompt names that differ from the lower-cased folder name: the official

@@ -13,12 +13,12 @@ classes = [
     'Calculator', 'Calendar', 'Candles', 'Chair', 'Clipboards', 'Computer',
     'Couch', 'Curtains', 'Desk_Lamp', 'Drill', 'Eraser', 'Exit_Sign', 'Fan',
     'File_Cabinet', 'Flipflops', 'Flowers', 'Folder', 'Fork', 'Glasses',
-    'Hammer', 'Helmet', 'Kettle', 'Keyboard', 'Knives', 'Lamp_Shade',
-    'Laptop', 'Marker', 'Monitor', 'Mop', 'Mouse', 'Mug', 'Notebook', 'Oven',
-    'Pan', 'Paper_Clip', 'Pen', 'Pencil', 'Postit_Notes', 'Printer',
-    'Push_Pin', 'Radio', 'Refrigerator', 'Ruler', 'Scissors', 'Screwdriver',
-    'Shelf', 'Sink', 'Sneakers', 'Soda', 'Speaker', 'Spoon', 'TV', 'Table',
-    'Telephone', 'ToothBrush', 'Toys', 'Trash_Can', 'Webcam'
+    'Hammer', 'Helmet', 'Kettle', 'Keyboard', 'Knives', 'Lamp_Shade', 'Laptop',
+    'Marker', 'Monitor', 'Mop', 'Mouse', 'Mug', 'Notebook', 'Oven', 'Pan',
+    'Paper_Clip', 'Pen', 'Pencil', 'Postit_Notes', 'Printer', 'Push_Pin',
+    'Radio', 'Refrigerator', 'Ruler', 'Scissors', 'Screwdriver', 'Shelf',
+    'Sink', 'Sneakers', 'Soda', 'Speaker', 'Spoon', 'TV', 'Table', 'Telephone',
+    'ToothBrush', 'Toys', 'Trash_Can', 'Webcam'
 ]
 # prompt of the official code for Office-Home
 templates = ['an image of a {}']

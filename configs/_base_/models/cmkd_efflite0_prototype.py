@@ -11,12 +11,15 @@ model = dict(
     # no BN1d: near-dead EfficientNet channels break its running statistics
     task_head=dict(
         type='TaskHead', num_classes='${num_classes}', batch_norm=False),
-    text_head=dict(type='ImageNetPrototypeHead',
-                   num_classes='${num_classes}'),
+    text_head=dict(type='ImageNetPrototypeHead', num_classes='${num_classes}'),
     # App. E: lambda2 = lambda3 = 0 for this variant
     cmkd_loss=dict(
-        type='CMKDLoss', variant='upstream', lambda1=0.25, lambda2=0.,
-        lambda3=0., ramp_iters=10000),
+        type='CMKDLoss',
+        variant='upstream',
+        lambda1=0.25,
+        lambda2=0.,
+        lambda3=0.,
+        ramp_iters=10000),
     label_smoothing=0.1,
     data_preprocessor=dict(
         type='UDADataPreprocessor',
@@ -25,4 +28,4 @@ model = dict(
             mean=[127.5, 127.5, 127.5],
             std=[127.5, 127.5, 127.5],
             to_rgb=False)))
-custom_hooks = [dict(type='PrototypeFitHook', max_per_class=100)]
+custom_hooks = [dict(type='mmvlpuda.PrototypeFitHook', max_per_class=100)]

@@ -11,7 +11,7 @@
 #                            visda_resnet, visda_vit)
 #   ./_base_/<arch>.py       arch (rn50, rn101, vitb16)
 _base_ = [
-    '../../_base_/models/cmkd_clip_rn50.py',
+    '../../_base_/models/cmkd_clip.py',
     '../../_base_/schedules/sgd_invdecay_10k.py',
     '../../_base_/default_runtime.py',
 ]

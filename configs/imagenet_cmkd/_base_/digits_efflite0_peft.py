@@ -22,6 +22,6 @@ model = dict(
     backbone=dict(
         type='PEFTBackbone', backbone=dict(type='TimmImageNetBackbone')))
 custom_hooks = [
-    dict(type='PrototypeFitHook', max_per_class=100),
-    dict(type='PEFTHook'),
+    dict(type='mmvlpuda.PrototypeFitHook', max_per_class=100),
+    dict(type='mmvlpuda.PEFTHook'),
 ]

@@ -4,4 +4,6 @@
 # vit.py, visda_resnet.py, visda_vit.py). Only adds `custom_hooks`, so it
 # combines with any configs/cmkd config:
 #   _base_ = ['../cmkd/<benchmark>_<backbone>.py', './_base_/rst.py']
-custom_hooks = [dict(type='RSTHook', tau='${rst_tau}', include=('backbone', ))]
+custom_hooks = [
+    dict(type='mmvlpuda.RSTHook', tau='${rst_tau}', include=('backbone', ))
+]

@@ -126,8 +126,10 @@ class ACDCDataset(SegLayoutCheckMixin, CityscapesDataset):
         data_list = []
         try:
             for sub in self._sub_dirs:
-                self.data_prefix = {k: osp.join(v, sub)
-                                    for k, v in prefix.items()}
+                self.data_prefix = {
+                    k: osp.join(v, sub)
+                    for k, v in prefix.items()
+                }
                 data_list += super().load_data_list()
         finally:
             self.data_prefix = prefix

@@ -36,14 +36,16 @@ def count_class_pixels(path: str, num_classes: int = 19) -> Dict[int, int]:
     if label.ndim != 2:
         raise ValueError(f'{path}: a train-id label must be single-channel, '
                          f'got shape {label.shape}')
-    counts = np.bincount(label.ravel().astype(np.int64),
-                         minlength=num_classes)[:num_classes]
+    counts = np.bincount(
+        label.ravel().astype(np.int64), minlength=num_classes)[:num_classes]
     return {c: int(n) for c, n in enumerate(counts) if n > 0}
 
 
 def _stats_entry(path: str, data_root: str, num_classes: int) -> dict:
-    entry = {str(c): n for c, n in count_class_pixels(path,
-                                                       num_classes).items()}
+    entry = {
+        str(c): n
+        for c, n in count_class_pixels(path, num_classes).items()
+    }
     entry['file'] = osp.relpath(path, data_root).replace(os.sep, '/')
     return entry
 
@@ -132,8 +134,8 @@ def load_class_stats(location: str, hint: str = '') -> Tuple[list, dict]:
             ``sample_class_stats.json``.
         hint (str): how to create the files (in the missing-file error).
     """
-    stats_path = osp.join(location, STATS_FILE) if osp.isdir(
-        location) else location
+    stats_path = osp.join(location,
+                          STATS_FILE) if osp.isdir(location) else location
     if not osp.isfile(stats_path):
         hint = hint or f'{STATS_TOOL} <data_root> --label-dir <labels>'
         raise FileNotFoundError(f'RCS statistics {stats_path!r} not found; '
@@ -275,8 +277,9 @@ class RareClassSampler:
         for c in classes:
             found = [(lookup(f), n) for f, n in samples.get(str(c), [])]
             matched += sum(i is not None for i, _ in found)
-            indices[c] = [i for i, n in found if i is not None
-                          and n > min_pixels]
+            indices[c] = [
+                i for i, n in found if i is not None and n > min_pixels
+            ]
         if not matched:
             raise ValueError(f'rare_class_sampling: no file of the RCS '
                              f'statistics in {location!r} matches a label of '
@@ -296,14 +299,18 @@ class RareClassSampler:
 
         probs = ', '.join(f'{name(c)}={p:.4f}'
                           for c, p in zip(self.classes, self.probs))
-        print_log(f'Rare class sampling (class_temp={class_temp}, '
-                  f'min_pixels={min_pixels}): class probabilities {probs}',
-                  logger='current')
+        print_log(
+            f'Rare class sampling (class_temp={class_temp}, '
+            f'min_pixels={min_pixels}): class probabilities {probs}',
+            logger='current')
         if self.dropped:
-            print_log('Rare class sampling: no source image has more than '
-                      f'{min_pixels} pixels of class(es) '
-                      f'{[name(c) for c in self.dropped]}; they are never '
-                      'sampled', logger='current', level=30)
+            print_log(
+                'Rare class sampling: no source image has more than '
+                f'{min_pixels} pixels of class(es) '
+                f'{[name(c) for c in self.dropped]}; they are never '
+                'sampled',
+                logger='current',
+                level=30)
 
     def draw(self, rng: np.random.Generator) -> Tuple[int, int]:
         """Return ``(class, source index)`` drawn with ``rng``."""

@@ -10,7 +10,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 
-from mmvlpuda.registry import HOOKS, ROOT_HOOKS
+from mmvlpuda.registry import HOOKS, register_deprecated_root_hook
 
 
 class NonFiniteError(FloatingPointError):
@@ -50,8 +50,15 @@ def _log_to_file(runner, message: str) -> None:
     """Record the error in the run's log file only: on the console it is the
     one line ``tools/train.py`` exits with (or the exception's message)."""
     logger = runner.logger
-    record = logger.makeRecord(logger.name, logging.ERROR, __file__, 0,
-                               message, None, None, func='NonFiniteLossHook')
+    record = logger.makeRecord(
+        logger.name,
+        logging.ERROR,
+        __file__,
+        0,
+        message,
+        None,
+        None,
+        func='NonFiniteLossHook')
     for handler in logger.handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)
@@ -186,8 +193,8 @@ class NonFiniteLossHook(Hook):
                     raise
                 except Exception as e:
                     # NaN weights can break a forward before any loss exists
-                    hook._check_weights(runner, runner.iter,
-                                        model.state_dict(), failure=e)
+                    hook._check_weights(
+                        runner, runner.iter, model.state_dict(), failure=e)
                     raise
 
             self._install(runner.model, 'train_step', train_step)
@@ -224,8 +231,13 @@ class NonFiniteLossHook(Hook):
         # rank 0 only (save_checkpoint is master_only): no collective
         if (self._last_iter is not None
                 and self._checked_iter != self._last_iter):
-            self._check(runner, self._last_iter, self._last_outputs,
-                        stepped=True, sync=False, saving=True)
+            self._check(
+                runner,
+                self._last_iter,
+                self._last_outputs,
+                stepped=True,
+                sync=False,
+                saving=True)
         it = self._last_iter if self._last_iter is not None else \
             runner.iter - 1
         self._check_weights(runner, it, checkpoint.get('state_dict', {}))
@@ -258,8 +270,13 @@ class NonFiniteLossHook(Hook):
     def _due(self, runner) -> bool:
         return self.every_n_train_iters(runner, self.interval)
 
-    def _check(self, runner, it: int, log_vars, stepped: bool,
-               sync: bool = True, saving: bool = False) -> None:
+    def _check(self,
+               runner,
+               it: int,
+               log_vars,
+               stepped: bool,
+               sync: bool = True,
+               saving: bool = False) -> None:
         """Raise if a loss term of (0-based) iteration ``it`` is NaN/Inf."""
         self._checked_iter = it
         terms = [(k, _as_float_tensor(v)) for k, v in _loss_terms(log_vars)]
@@ -293,15 +310,13 @@ class NonFiniteLossHook(Hook):
             where += f' (epoch {runner.epoch + 1})'
         return where
 
-    def _message(self, runner, it: int, terms, bad_here: bool,
-                 world_size: int, stepped: bool, saving: bool) -> str:
+    def _message(self, runner, it: int, terms, bad_here: bool, world_size: int,
+                 stepped: bool, saving: bool) -> str:
         where = self._where(runner, it)
         rank = f' on rank {get_rank()}' if world_size > 1 else ''
         if bad_here:
             # parse_losses gives 0-d means; sum() reduces any other shape
-            values: Dict[str, float] = {
-                k: float(t.sum()) for k, t in terms
-            }
+            values: Dict[str, float] = {k: float(t.sum()) for k, t in terms}
             bad = {k: v for k, v in values.items() if not math.isfinite(v)}
             parts = [f'{k}={_fmt(v)}' for k, v in bad.items() if k != 'loss']
             if not parts and 'loss' in bad:  # finite terms, sum overflowed
@@ -327,6 +342,5 @@ class NonFiniteLossHook(Hook):
                 f'{last if last else "none saved yet"}')
 
 
-# also a root hook: `type='NonFiniteLossHook'` works under any default_scope
-# (mmseg, mmpretrain, ...), like RSTHook
-ROOT_HOOKS.register_module(module=NonFiniteLossHook)
+# bare type='NonFiniteLossHook' under another default scope: deprecated alias
+register_deprecated_root_hook(NonFiniteLossHook)

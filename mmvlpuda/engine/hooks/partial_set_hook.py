@@ -19,8 +19,7 @@ def count_predictions(preds: Sequence[int], num_classes: int) -> List[int]:
     if len(preds) == 0:
         return [0] * num_classes
     counts = torch.bincount(
-        torch.as_tensor(list(preds), dtype=torch.long),
-        minlength=num_classes)
+        torch.as_tensor(list(preds), dtype=torch.long), minlength=num_classes)
     return counts[:num_classes].tolist()
 
 
@@ -32,7 +31,7 @@ def select_label_set(counts: Sequence[int], threshold: int) -> List[int]:
 
 @HOOKS.register_module()
 class PartialSetHook(Hook):
-    """Maintains ``model.label_set`` for partial-set DA (paper App. K).
+    """Computes ``model.label_set`` for partial-set DA (paper App. K).
 
     * Until the first evaluation every class is kept (``label_set = None``).
     * After each validation epoch the hook counts the arg-max predictions of
@@ -42,9 +41,11 @@ class PartialSetHook(Hook):
       official ``obtain_label``, which runs once per epoch right before
       training it, on the same model. If no class reaches the threshold the
       previous label set is kept (with a warning).
-    * The label set, the counts and the iteration of the update are saved in
-      checkpoints (``checkpoint['partial_set']``) and restored by
-      ``--resume``/``load_from``. mmengine saves the interval checkpoint
+    * The label set is model state (``CMKDClassifier.class_mask``, a
+      buffer saved with the weights); the hook keeps only its bookkeeping
+      (counts, iteration of the update) in ``checkpoint['partial_set']``.
+      Checkpoints of older versions, whose label set lives under that key,
+      still load. mmengine saves the interval checkpoint
       *before* the validation of the same iteration, so a resumed run whose
       checkpoint predates a due validation recomputes the label set from
       the restored weights (one prediction pass over the val dataloader),
@@ -69,7 +70,6 @@ class PartialSetHook(Hook):
             raise ValueError('PartialSetHook threshold must be >= 1, got '
                              f'{threshold} (key `threshold`)')
         self.threshold = int(threshold)
-        self.label_set: Optional[List[int]] = None  # None = all classes
         self.counts: Optional[List[int]] = None
         self.num_classes: Optional[int] = None
         self.updated_at: Optional[Dict[str, int]] = None
@@ -82,10 +82,6 @@ class PartialSetHook(Hook):
         model = runner.model
         return model.module if is_model_wrapper(model) else model
 
-    def _apply(self, runner) -> None:
-        self._model(runner).label_set = None if self.label_set is None \
-            else list(self.label_set)
-
     # training -------------------------------------------------------------
     def before_train(self, runner) -> None:
         model = self._model(runner)
@@ -94,17 +90,25 @@ class PartialSetHook(Hook):
                              '`model.partial_set=dict(cls_weight=0.5, '
                              'transfer_weight=0.1)`')
         if getattr(model, 'predict_head', 'task') != 'task':
-            print_log('PartialSetHook: validation predicts with the '
-                      f"'{model.predict_head}' head; the label set follows "
-                      'those predictions (the paper uses the task head)',
-                      logger='current', level=logging.WARNING)
+            print_log(
+                'PartialSetHook: validation predicts with the '
+                f"'{model.predict_head}' head; the label set follows "
+                'those predictions (the paper uses the task head)',
+                logger='current',
+                level=logging.WARNING)
         if self._validation_due_since_update(runner):
-            print_log('PartialSetHook: the resumed checkpoint was saved '
-                      'before the validation of its iteration; recomputing '
-                      'the label set', logger='current')
+            print_log(
+                'PartialSetHook: the resumed checkpoint was saved '
+                'before the validation of its iteration; recomputing '
+                'the label set',
+                logger='current')
             self._predict_val(runner)
             self._update(runner)
-        self._apply(runner)
+        if model.label_set is not None:
+            print_log(
+                f'PartialSetHook: starting with the loaded label set '
+                f'({len(model.label_set)} classes): {model.label_set}',
+                logger='current')
 
     @staticmethod
     def _progress(runner) -> Optional[tuple]:
@@ -130,8 +134,7 @@ class PartialSetHook(Hook):
             return False
         if done % interval != 0 and done != max_count:
             return False
-        return self.updated_at is None or self.updated_at.get(unit,
-                                                              -1) < done
+        return self.updated_at is None or self.updated_at.get(unit, -1) < done
 
     @torch.no_grad()
     def _predict_val(self, runner) -> None:
@@ -174,17 +177,18 @@ class PartialSetHook(Hook):
 
     def after_val_epoch(self, runner, metrics=None) -> None:
         self._update(runner)
-        if self.label_set is not None:
+        label_set = self._model(runner).label_set
+        if label_set is not None:
             runner.message_hub.update_scalar('val/pda_num_classes',
-                                             len(self.label_set))
+                                             len(label_set))
 
     def _gather_predictions(self) -> List[int]:
         indexed, unindexed = self._preds, self._unindexed
         if get_world_size() > 1:
             merged: Dict[int, int] = {}
             flat: List[int] = []
-            for part_indexed, part_unindexed in all_gather_object(
-                    (indexed, unindexed)):
+            parts = all_gather_object((indexed, unindexed))
+            for part_indexed, part_unindexed in parts:
                 merged.update(part_indexed)
                 flat.extend(part_unindexed)
             indexed, unindexed = merged, flat
@@ -209,23 +213,25 @@ class PartialSetHook(Hook):
         label_set = select_label_set(counts, self.threshold)
         self.counts = counts
         self.updated_at = dict(iter=runner.iter, epoch=runner.epoch)
+        model = self._model(runner)
         if not label_set:
-            print_log(f'PartialSetHook: no class has >= {self.threshold} '
-                      'predictions; keeping the previous label set',
-                      logger='current', level=logging.WARNING)
+            print_log(
+                f'PartialSetHook: no class has >= {self.threshold} '
+                'predictions; keeping the previous label set',
+                logger='current',
+                level=logging.WARNING)
         else:
-            self.label_set = label_set
-        self._apply(runner)
-        kept = 'all' if self.label_set is None else len(self.label_set)
-        print_log(f'PartialSetHook: keeping {kept}/{len(counts)} classes '
-                  f'(>= {self.threshold} of {len(preds)} target predictions)'
-                  f': {self.label_set}', logger='current')
+            model.label_set = label_set
+        kept = 'all' if model.label_set is None else len(model.label_set)
+        print_log(
+            f'PartialSetHook: keeping {kept}/{len(counts)} classes '
+            f'(>= {self.threshold} of {len(preds)} target predictions)'
+            f': {model.label_set}',
+            logger='current')
 
     # checkpoints ----------------------------------------------------------
     def state_dict(self) -> dict:
         return dict(
-            label_set=None if self.label_set is None else list(
-                self.label_set),
             counts=self.counts,
             num_classes=self.num_classes,
             threshold=self.threshold,
@@ -235,19 +241,22 @@ class PartialSetHook(Hook):
         checkpoint[PARTIAL_SET_KEY] = self.state_dict()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        state = checkpoint.get(PARTIAL_SET_KEY)
-        if state is None:
-            print_log('PartialSetHook: the loaded checkpoint has no label '
-                      'set; starting with all classes', logger='current',
-                      level=logging.WARNING)
-            return
-        self.label_set = None if state.get('label_set') is None else [
-            int(c) for c in state['label_set']
-        ]
+        """Restore the bookkeeping; a checkpoint of an older version keeps
+        its label set here, which becomes the model's ``class_mask`` (runs
+        before mmengine loads ``state_dict`` into the model)."""
+        state = checkpoint.get(PARTIAL_SET_KEY) or {}
         self.counts = state.get('counts')
         self.num_classes = state.get('num_classes')
         self.updated_at = state.get('updated_at')
-        self._apply(runner)
-        kept = 'all' if self.label_set is None else len(self.label_set)
-        print_log(f'PartialSetHook: restored label set ({kept} classes): '
-                  f'{self.label_set}', logger='current')
+        weights = checkpoint.get('state_dict', {})
+        if 'class_mask' in weights or 'label_set' not in state:
+            return
+        mask = self._model(runner).class_mask.new_zeros(
+            self._model(runner).class_mask.shape)
+        mask[list(range(len(mask))) if state['label_set'] is
+             None else [int(c) for c in state['label_set']]] = True
+        weights['class_mask'] = mask
+        print_log(
+            'PartialSetHook: label set read from the old '
+            "`checkpoint['partial_set']` layout",
+            logger='current')

@@ -1,14 +1,19 @@
 import math
-from typing import List, Optional
+import warnings
+from typing import List, Optional, Tuple
 
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
-from mmvlpuda.models.backbones.peft_backbone import PEFTBackbone
+from mmvlpuda.models.peft import PEFTBackbone
+from mmvlpuda.models.peft.adalora import STATE_PREFIX, state_to_tensors
 from mmvlpuda.registry import HOOKS
+from mmvlpuda.sparse import DSP_KEY, model_dsp
 
-ADALORA_KEY = 'adalora'  # checkpoint entry of the AdaLoRA allocator state
+# checkpoint entry where PEFTHook used to keep the first AdaLoRA backbone's
+# allocator state; each PEFTBackbone now keeps its own in `state_dict`
+LEGACY_ADALORA_KEY = 'adalora'
 
 
 def _optim_wrappers(optim_wrapper) -> list:
@@ -23,7 +28,8 @@ class PEFTHook(Hook):
     * ``before_train``: logs the domain-specific parameters
       (DSP = trainable/added backbone parameters + trainable parameters
       outside the backbone, i.e. the task head), stores them in the message
-      hub (``dsp``) and in ``checkpoint['meta']['dsp']``.
+      hub (``dsp``; the scalar ``val/dsp`` at every validation, as
+      :class:`RSTHook`) and in ``checkpoint['meta']['dsp']``.
     * AdaLoRA backbones: sets ``total_step`` to the number of optimizer
       steps of the run (``train_cfg.max_iters / accumulative_counts``)
       unless ``peft_cfg.total_step`` was given, and registers two hooks on
@@ -36,8 +42,11 @@ class PEFTHook(Hook):
       ``update_and_allocate(step)`` — after the step, before zero_grad, as
       peft requires. Steps skipped by AMP's loss scaler call neither. The
       regulariser (``train/adalora_orth_reg``) and the active rank budget
-      (``train/adalora_rank``) are logged; the allocator state goes into
-      ``checkpoint['adalora']`` for ``--resume``.
+      (``train/adalora_rank``) are logged. The allocator state (rank
+      pattern, sensitivity EMAs) is each backbone's own ``state_dict``
+      entry, so checkpoints and ``--resume`` carry it for every backbone;
+      a checkpoint written before (hook-level ``checkpoint['adalora']``)
+      is read into every AdaLoRA backbone once, with a DeprecationWarning.
 
     Args:
         log_ranks (bool): log the AdaLoRA rank of every adapted matrix at
@@ -53,7 +62,6 @@ class PEFTHook(Hook):
         self.log_ranks = log_ranks
         self.dsp: Optional[int] = None
         self._handles: list = []
-        self._resumed_state: Optional[dict] = None
 
     @staticmethod
     def _model(runner):
@@ -64,29 +72,29 @@ class PEFTHook(Hook):
     def _peft_backbones(model) -> List[PEFTBackbone]:
         return [m for m in model.modules() if isinstance(m, PEFTBackbone)]
 
+    @staticmethod
+    def _named_adalora(model) -> List[Tuple[str, PEFTBackbone]]:
+        return [(n, m) for n, m in model.named_modules()
+                if isinstance(m, PEFTBackbone) and m.method == 'adalora']
+
     def _adalora(self, runner) -> List[PEFTBackbone]:
-        return [
-            b for b in self._peft_backbones(self._model(runner))
-            if b.method == 'adalora'
-        ]
+        return [b for _, b in self._named_adalora(self._model(runner))]
 
     # DSP -----------------------------------------------------------------
     def count_dsp(self, runner) -> dict:
-        """``dict(total, backbone, other)`` trainable/added parameters."""
+        """``dict(total, backbone, other)``: :func:`model_dsp` of the model,
+        of its PEFT backbones, and the rest (the task head)."""
         model = self._model(runner)
-        backbones = self._peft_backbones(model)
-        inside = {id(p) for b in backbones for p in b.parameters()}
-        backbone = sum(b.num_dsp_params() for b in backbones)
-        other = sum(p.numel() for p in model.parameters()
-                    if p.requires_grad and id(p) not in inside)
-        return dict(total=backbone + other, backbone=backbone, other=other)
+        backbone = sum(model_dsp(b) for b in self._peft_backbones(model))
+        total = model_dsp(model)
+        return dict(total=total, backbone=backbone, other=total - backbone)
 
     def before_train(self, runner) -> None:
         model = self._model(runner)
         dsp = self.count_dsp(runner)
         self.dsp = dsp['total']
         methods = sorted({b.method for b in self._peft_backbones(model)})
-        runner.message_hub.update_info('dsp', dsp['total'])
+        runner.message_hub.update_info(DSP_KEY, dsp['total'])
         print_log(
             f"PEFTHook: method={','.join(methods) or 'none'} DSP "
             f"{dsp['total']:,} ({dsp['total'] / 1e6:.4f}M) = backbone "
@@ -94,7 +102,10 @@ class PEFTHook(Hook):
             logger='current')
         self._attach_adalora(runner)
 
-    # AdaLoRA -------------------------------------------------------------
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        if self.dsp is not None:
+            runner.message_hub.update_scalar(f'val/{DSP_KEY}', self.dsp)
+
     def _attach_adalora(self, runner) -> None:
         backbones = self._adalora(runner)
         if not backbones:
@@ -105,19 +116,14 @@ class PEFTHook(Hook):
         for b in backbones:
             if b.peft_cfg.get('total_step') is None:
                 b.set_total_step(total)
-            if self._resumed_state is not None:
-                b.load_adalora_state(self._resumed_state)
-            b.allocator_attached = True
-        self._resumed_state = None
         adapter_ids = {
             id(p)
-            for b in backbones for n, p in b.named_parameters()
-            if 'lora_' in n
+            for b in backbones
+            for n, p in b.named_parameters() if 'lora_' in n
         }
-        optimizer = next(
-            (w.optimizer for w in wrappers
-             if any(id(p) in adapter_ids for g in w.optimizer.param_groups
-                    for p in g['params'])), None)
+        optimizer = next((w.optimizer for w in wrappers if any(
+            id(p) in adapter_ids for g in w.optimizer.param_groups
+            for p in g['params'])), None)
         if optimizer is None:
             raise ValueError('PEFTHook: no optimizer holds the AdaLoRA '
                              'adapter parameters (key `optim_wrapper`)')
@@ -151,7 +157,6 @@ class PEFTHook(Hook):
             handle.remove()
         self._handles = []
         for b in self._adalora(runner):
-            b.allocator_attached = False
             ranks = b.adalora_ranks()
             print_log(
                 f'PEFTHook: AdaLoRA final rank {sum(ranks.values())} over '
@@ -163,11 +168,24 @@ class PEFTHook(Hook):
     # checkpoints ---------------------------------------------------------
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         if self.dsp is not None:
-            checkpoint.setdefault('meta', {})['dsp'] = self.dsp
-        backbones = self._adalora(runner)
-        if backbones:
-            checkpoint[ADALORA_KEY] = backbones[0].adalora_state()
+            checkpoint.setdefault('meta', {})[DSP_KEY] = self.dsp
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        if getattr(runner, '_resume', False) and ADALORA_KEY in checkpoint:
-            self._resumed_state = checkpoint[ADALORA_KEY]
+        """Move a legacy ``checkpoint['adalora']`` (one state, written from
+        the first AdaLoRA backbone) into ``checkpoint['state_dict']`` for
+        every AdaLoRA backbone; mmengine loads the model state afterwards.
+        Entries the state dict already has win."""
+        legacy = checkpoint.pop(LEGACY_ADALORA_KEY, None)
+        if legacy is None:
+            return
+        warnings.warn(
+            f"checkpoint['{LEGACY_ADALORA_KEY}'] (PEFTHook's AdaLoRA state) "
+            'is deprecated: it is loaded into every AdaLoRA PEFTBackbone; '
+            'checkpoints saved now keep it in each backbone\'s state_dict',
+            DeprecationWarning)
+        state_dict = checkpoint.setdefault('state_dict', {})
+        for name, _ in self._named_adalora(self._model(runner)):
+            prefix = f'{name}.' if name else ''
+            for key, value in state_to_tensors(legacy,
+                                               prefix + STATE_PREFIX).items():
+                state_dict.setdefault(key, value)

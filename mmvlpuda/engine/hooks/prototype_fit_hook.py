@@ -66,11 +66,13 @@ class PrototypeFitHook(Hook):
     def _features(self, model, dataset, indices):
         feats, labels = [], []
         for start in range(0, len(indices), self.batch_size):
-            batch = [dataset[int(i)] for i in indices[start:start +
-                                                      self.batch_size]]
+            batch = [
+                dataset[int(i)] for i in indices[start:start + self.batch_size]
+            ]
             data = model.data_preprocessor(
-                dict(inputs=[b['inputs'] for b in batch],
-                     data_samples=[b['data_samples'] for b in batch]), False)
+                dict(
+                    inputs=[b['inputs'] for b in batch],
+                    data_samples=[b['data_samples'] for b in batch]), False)
             feats.append(model.backbone(data['inputs']).float())
             labels.append(
                 torch.cat([ds.gt_label for ds in data['data_samples']]))
@@ -95,6 +97,7 @@ class PrototypeFitHook(Hook):
                 f'PrototypeFitHook: fitted {head.num_classes} prototypes on '
                 f'{len(fit)} source images, T={float(head.temperature):g}, '
                 f'teacher accuracy on {len(val)} held-out source images: '
-                f'{acc * 100:.2f}%', logger='current')
+                f'{acc * 100:.2f}%',
+                logger='current')
         for name in ('prototypes', 'temperature', 'fitted'):
             broadcast(getattr(head, name), 0)

@@ -6,8 +6,8 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
-from mmvlpuda.registry import HOOKS, ROOT_HOOKS
-from mmvlpuda.sparse import make_patch
+from mmvlpuda.registry import HOOKS, register_deprecated_root_hook
+from mmvlpuda.sparse import DSP_KEY, make_patch, model_dsp
 from mmvlpuda.sparse.checkpoint import RST_KEY, decode_w0, encode_w0
 from mmvlpuda.sparse.projection import FusedProjection
 
@@ -133,7 +133,8 @@ class RSTHook(Hook):
             if not 0 <= ramp_ratio <= 1 or ramp not in RAMPS:
                 raise ValueError(
                     f'RSTHook needs 0 <= ramp_ratio <= 1 and ramp in {RAMPS}'
-                    f" (keys `ramp_ratio`, `ramp`), got {ramp_ratio}, '{ramp}'")
+                    f" (keys `ramp_ratio`, `ramp`), got {ramp_ratio}, '{ramp}'"
+                )
         elif density is not None:
             raise ValueError(f"RSTHook `density` needs mode='budget' (got "
                              f"mode='{mode}')")
@@ -198,8 +199,9 @@ class RSTHook(Hook):
         self._projection = FusedProjection(
             [p for _, p in selected],
             [w0[n] if n in w0 else p.detach() for n, p in selected])
-        self._entries = [(n, p, base) for (n, p), base in zip(
-            selected, self._projection.w0s)]
+        self._entries = [(n, p, base)
+                         for (n,
+                              p), base in zip(selected, self._projection.w0s)]
         # floating-point buffers (BN running statistics) are not projected
         # but belong to the deployed model: patches store what changed
         persistent = model.state_dict(keep_vars=True)
@@ -239,8 +241,8 @@ class RSTHook(Hook):
         """What the patch metadata records about the projection."""
         if self.density is None:
             return dict(tau=self.current_tau(), mode=self.mode)
-        return dict(tau=self.last_tau, mode=self.mode,
-                    density=self.current_density())
+        return dict(
+            tau=self.last_tau, mode=self.mode, density=self.current_density())
 
     def current_tau(self) -> float:
         if self.tau_end is None:
@@ -260,8 +262,8 @@ class RSTHook(Hook):
 
     def budget(self) -> int:
         """Number of selected weights allowed to differ from w0 now."""
-        return int(math.floor(self.current_density() * self._projection.numel
-                              + 1e-6))
+        return int(
+            math.floor(self.current_density() * self._projection.numel + 1e-6))
 
     def _momenta(self, runner) -> Dict[torch.nn.Parameter, torch.Tensor]:
         bufs = {}
@@ -281,8 +283,11 @@ class RSTHook(Hook):
             self.last_tau = max(tau, 0.)
             return kept
         tau = self.current_tau()
-        taus = [math.inf if self.mode == 'bias' and not name.endswith('bias')
-                else tau for name, _, _ in self._entries]
+        taus = [
+            math.inf
+            if self.mode == 'bias' and not name.endswith('bias') else tau
+            for name, _, _ in self._entries
+        ]
         return self._projection.project(taus, bufs)
 
     def after_train_iter(self,
@@ -314,10 +319,13 @@ class RSTHook(Hook):
         return self._projection.count_changed()
 
     def dsp(self, runner) -> int:
-        """Domain-specific parameters: residual nonzeros + dense trainable
-        parameters (e.g. the task head), paper Sec. IV-A."""
-        params = dict(self._model(runner).named_parameters())
-        return self._count_nnz() + sum(params[n].numel() for n in self._dense)
+        """Domain-specific parameters (:func:`model_dsp`): residual nonzeros
+        of the selected tensors + the dense trainable parameters (e.g. the
+        task head), paper Sec. IV-A."""
+        return model_dsp(
+            self._model(runner), self._count_nnz(),
+            {name
+             for name, _, _ in self._entries})
 
     def make_patch(self, runner, **meta):
         """The deployable sparse patch of the current model."""
@@ -334,8 +342,7 @@ class RSTHook(Hook):
         if not self._entries:
             return
         patch = self.make_patch(runner)
-        runner.message_hub.update_scalar('val/rst_dsp_M',
-                                         self.dsp(runner) / 1e6)
+        runner.message_hub.update_scalar(f'val/{DSP_KEY}', self.dsp(runner))
         runner.message_hub.update_scalar('val/rst_patch_MB',
                                          patch.num_bytes / 2**20)
 
@@ -345,8 +352,9 @@ class RSTHook(Hook):
         state = self._model(runner).state_dict(keep_vars=True)
         checkpoint[RST_KEY] = encode_w0(
             state, self._base_state_dict(), dense=self._dense, **self._info())
-        checkpoint.setdefault('meta', {})['rst'] = dict(
-            nnz=self._count_nnz(), dsp=self.dsp(runner), **self._info())
+        meta = checkpoint.setdefault('meta', {})
+        meta[DSP_KEY] = self.dsp(runner)
+        meta['rst'] = dict(nnz=self._count_nnz(), **self._info())
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if not getattr(runner, '_resume', False):
@@ -356,8 +364,10 @@ class RSTHook(Hook):
         else:
             print_log(
                 'RSTHook: the resumed checkpoint has no RST w0; the resumed '
-                'weights become w0', logger='current', level=30)
+                'weights become w0',
+                logger='current',
+                level=30)
 
 
-# usable from any OpenMMLab scope (default_scope='mmseg', 'mmpretrain'...)
-ROOT_HOOKS.register_module(module=RSTHook)
+# bare type='RSTHook' under another default scope: deprecated alias
+register_deprecated_root_hook(RSTHook)

@@ -64,7 +64,9 @@ class InverseDecayParamScheduler(_ParamScheduler):
         if t <= 0:
             return [g[self.param_name] for g in self.optimizer.param_groups]
         ratio = self._factor(t) / self._factor(t - 1)
-        return [g[self.param_name] * ratio for g in self.optimizer.param_groups]
+        return [
+            g[self.param_name] * ratio for g in self.optimizer.param_groups
+        ]
 
     def _get_closed_form_value(self):
         t = max(self.last_step, 0)

@@ -104,11 +104,13 @@ class MeanClassAccuracy(BaseMetric):
 
     @staticmethod
     def _table(names, per_class, totals, metrics) -> str:
-        width = max(len('class'), len('mean (per class)'),
-                    *(len(n) for n in names))
+        width = max(
+            len('class'), len('mean (per class)'), *(len(n) for n in names))
         sep = f'+-{"-" * width}-+---------+---------+'
-        rows = ['per-class accuracy:', sep,
-                f'| {"class":<{width}} |  acc(%) | samples |', sep]
+        rows = [
+            'per-class accuracy:', sep,
+            f'| {"class":<{width}} |  acc(%) | samples |', sep
+        ]
         for name, acc, n in zip(names, per_class, totals):
             acc_txt = f'{acc:7.2f}' if n else '    n/a'
             rows.append(f'| {name:<{width}} | {acc_txt} | {n:7d} |')

@@ -1,7 +1,8 @@
 from .clip_visual import CLIPVisualBackbone
 
 __all__ = ['CLIPVisualBackbone']
-from .peft_backbone import PEFTBackbone  # noqa: E402
+# moved to mmvlpuda.models.peft; re-exported for backward compatibility
+from ..peft import PEFTBackbone  # noqa: E402
 
 __all__ += ['PEFTBackbone']
 from .timm_imagenet import TimmImageNetBackbone  # noqa: E402

@@ -46,7 +46,10 @@ def load_by_name_or_order(model: nn.Module, state: dict, source: str) -> None:
                                    for a, b in zip(src, dst)):
         raise ValueError(f'{source}: weights match the model neither by name '
                          f'nor by order ({len(src)} vs {len(dst)} tensors)')
-    model.load_state_dict({b: state[a] for a, b in zip(src, dst)},
+    model.load_state_dict({
+        b: state[a]
+        for a, b in zip(src, dst)
+    },
                           strict=False)
 
 

@@ -4,23 +4,16 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
-from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 from mmpretrain.structures import DataSample
 
 from mmvlpuda.registry import MODELS
+from ..utils.iteration import current_iter
 
 PREDICT_HEADS = ('task', 'text')
 # terms of L_transfer (CMKD + FixMatch), scaled together in partial-set mode
 TRANSFER_PREFIXES = ('loss_task', 'loss_distill', 'loss_reg_', 'loss_fm_')
 PARTIAL_SET_KEYS = ('cls_weight', 'transfer_weight')
-
-
-def current_iter() -> int:
-    """0-based training iteration from mmengine's message hub (0 outside a
-    Runner)."""
-    hub = MessageHub.get_current_instance()
-    return int(hub.get_info('iter', 0) or 0)
 
 
 @MODELS.register_module()
@@ -38,9 +31,9 @@ class CMKDClassifier(BaseModel):
     ``fm_mask_task``/``fm_mask_text`` (logged).
 
     Partial-set DA: ``label_set`` (list of kept class indices, None = all)
-    restricts the CMKD target terms and the FixMatch pseudo-labels; it is a
-    plain attribute maintained by :class:`PartialSetHook` (which also stores
-    it in checkpoints), not a state-dict entry.
+    restricts the CMKD target terms and the FixMatch pseudo-labels. It is
+    model state, the boolean buffer ``class_mask`` (saved and restored with
+    the weights); :class:`PartialSetHook` only computes it.
 
     Args:
         backbone (dict): image encoder, e.g. :class:`CLIPVisualBackbone`.
@@ -123,8 +116,45 @@ class CMKDClassifier(BaseModel):
             fixmatch_loss) if fixmatch_loss else None
         self.label_smoothing = label_smoothing
         self.predict_head = predict_head
-        # classes kept for partial-set DA (None = all), set by PartialSetHook
-        self.label_set: Optional[List[int]] = None
+        # classes kept for partial-set DA, computed by PartialSetHook
+        self._label_set: Optional[List[int]] = None
+        if self.partial_set is not None:
+            self.register_buffer(
+                'class_mask',
+                torch.ones(self.task_head.num_classes, dtype=torch.bool))
+            self.register_load_state_dict_post_hook(
+                lambda module, keys: module._read_class_mask())
+
+    @property
+    def label_set(self) -> Optional[List[int]]:
+        """Kept classes for partial-set DA (None = all); a host-side copy of
+        ``class_mask``, so the training step reads nothing from the device.
+        """
+        return self._label_set
+
+    @label_set.setter
+    def label_set(self, label_set: Optional[Sequence[int]]) -> None:
+        if self.partial_set is None:
+            if label_set is None:
+                return  # all classes: what a model without a label set does
+            raise ValueError('label_set needs a partial-set model (key '
+                             '`model.partial_set`)')
+        if label_set is not None and len(label_set) == 0:
+            raise ValueError('label_set must keep at least one class')
+        mask = torch.zeros_like(self.class_mask)
+        if label_set is None:
+            mask.fill_(True)
+        else:
+            mask[torch.as_tensor(list(label_set), dtype=torch.long)] = True
+        self.class_mask.copy_(mask)
+        self._read_class_mask()
+
+    def _read_class_mask(self) -> None:
+        if self.partial_set is None:
+            return
+        kept = self.class_mask.nonzero().view(-1).tolist()
+        self._label_set = None if len(kept) == len(self.class_mask) \
+            else kept
 
     @staticmethod
     def _inherit_backbone_keys(head: dict, backbone: dict) -> dict:
@@ -138,8 +168,8 @@ class CMKDClassifier(BaseModel):
         for key in ('arch', 'pretrained', 'quick_gelu', 'model_name',
                     'checkpoint'):
             source = backbone
-            while key not in source and isinstance(source.get('backbone'),
-                                                   dict):
+            while key not in source and isinstance(
+                    source.get('backbone'), dict):
                 source = source['backbone']  # wrapped (e.g. PEFTBackbone)
             if key in source and key in accepted:
                 head.setdefault(key, source[key])
@@ -217,9 +247,8 @@ class CMKDClassifier(BaseModel):
             raise ValueError('target_strong must pair every target image '
                              f"({target_strong['inputs'].shape[0]} strong "
                              f"vs {target['inputs'].shape[0]} weak)")
-        labels_s = torch.cat(
-            [ds.gt_label for ds in source['data_samples']]).to(
-                source['inputs'].device)
+        labels_s = torch.cat([ds.gt_label for ds in source['data_samples']
+                              ]).to(source['inputs'].device)
         branches = [source['inputs']]
         if self.cmkd_loss is not None or use_fm:
             branches.append(target['inputs'])
@@ -262,8 +291,8 @@ class CMKDClassifier(BaseModel):
             losses = self._weight_partial_set(losses)
         return losses
 
-    def _weight_partial_set(self, losses: Dict[str, torch.Tensor]
-                            ) -> Dict[str, torch.Tensor]:
+    def _weight_partial_set(
+            self, losses: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         """``L_cls × cls_weight`` and ``L_transfer × transfer_weight``
         (paper App. K: 0.5 and 0.1)."""
         out = {}
@@ -280,10 +309,11 @@ class CMKDClassifier(BaseModel):
             else self.task_head
         return head(feats)
 
-    def predict(self,
-                inputs: torch.Tensor,
-                data_samples: Optional[Sequence[DataSample]] = None
-                ) -> List[DataSample]:
+    def predict(
+        self,
+        inputs: torch.Tensor,
+        data_samples: Optional[Sequence[DataSample]] = None
+    ) -> List[DataSample]:
         """Classify with the task head (or the text head for zero-shot)."""
         logits = self._predict_logits(self.extract_feat(inputs))
         scores = logits.float().softmax(dim=1)

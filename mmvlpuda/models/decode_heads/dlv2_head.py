@@ -10,12 +10,12 @@ from typing import List, Optional, Sequence
 import torch
 import torch.nn as nn
 from mmengine.structures import PixelData
-from torch import Tensor
-
 from mmseg.models.decode_heads.aspp_head import ASPPModule
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.losses import accuracy
 from mmseg.models.utils import resize
+from torch import Tensor
+
 from mmvlpuda.registry import MODELS
 
 # Arguments of BaseDecodeHead that the DeepLab-V2 classifier fixes.
@@ -126,7 +126,8 @@ class DLV2Head(BaseDecodeHead):
     def __init__(self,
                  dilations: Sequence[int] = (6, 12, 18, 24),
                  init_cfg=dict(
-                     type='Normal', std=0.01,
+                     type='Normal',
+                     std=0.01,
                      override=dict(name='aspp_modules')),
                  loss_decode=dict(
                      type='mmseg.CrossEntropyLoss',
@@ -138,8 +139,7 @@ class DLV2Head(BaseDecodeHead):
                 raise ValueError(f'DLV2Head forces {key}={value!r}, '
                                  f'got {kwargs[key]!r}')
             kwargs[key] = value
-        super().__init__(
-            init_cfg=init_cfg, loss_decode=loss_decode, **kwargs)
+        super().__init__(init_cfg=init_cfg, loss_decode=loss_decode, **kwargs)
         del self.conv_seg
         assert isinstance(self.in_channels, int), \
             'DLV2Head takes a single feature map (input_transform=None)'

@@ -47,9 +47,9 @@ class ImageNetPrototypeHead(BaseModule):
         self.register_buffer('cls_weight', classifier.weight.detach().clone())
         self.register_buffer('cls_bias', classifier.bias.detach().clone())
         num_imagenet = self.cls_weight.shape[0]
-        self.register_buffer('prototypes',
-                             torch.full((num_classes, num_imagenet),
-                                        1. / num_imagenet))
+        self.register_buffer(
+            'prototypes',
+            torch.full((num_classes, num_imagenet), 1. / num_imagenet))
         self.register_buffer('temperature', torch.tensor(1.))
         self.register_buffer('fitted', torch.tensor(False))
         self.eps = eps
@@ -58,7 +58,8 @@ class ImageNetPrototypeHead(BaseModule):
     def num_classes(self) -> int:
         return self.prototypes.shape[0]
 
-    def imagenet_log_probs(self, feats: torch.Tensor,
+    def imagenet_log_probs(self,
+                           feats: torch.Tensor,
                            temperature=None) -> torch.Tensor:
         t = self.temperature if temperature is None else temperature
         return F.log_softmax(
@@ -86,13 +87,14 @@ class ImageNetPrototypeHead(BaseModule):
         return protos / protos.sum(dim=1, keepdim=True)
 
     @torch.no_grad()
-    def fit(self,
-            feats_fit: torch.Tensor,
-            labels_fit: torch.Tensor,
-            feats_val: torch.Tensor,
-            labels_val: torch.Tensor,
-            temperatures: Sequence[float] = (0.25, 0.5, 1., 2., 4., 8.,
-                                             16.)) -> float:
+    def fit(
+        self,
+        feats_fit: torch.Tensor,
+        labels_fit: torch.Tensor,
+        feats_val: torch.Tensor,
+        labels_val: torch.Tensor,
+        temperatures: Sequence[float] = (0.25, 0.5, 1., 2., 4., 8., 16.)
+    ) -> float:
         """Set the prototypes from the fit split and choose the temperature
         with the lowest teacher NLL on the validation split.
 
@@ -103,8 +105,8 @@ class ImageNetPrototypeHead(BaseModule):
         for t in temperatures:
             protos = self._prototypes(
                 self.imagenet_log_probs(feats_fit, t), labels_fit)
-            logits = self._logits(self.imagenet_log_probs(feats_val, t),
-                                  protos)
+            logits = self._logits(
+                self.imagenet_log_probs(feats_val, t), protos)
             nll = F.cross_entropy(logits, labels_val).item()
             if best is None or nll < best[0]:
                 acc = (logits.argmax(1) == labels_val).float().mean().item()

@@ -40,9 +40,9 @@ def gini_impurity(probs: torch.Tensor) -> torch.Tensor:
     return 1. - probs.pow(2).sum(dim=1)
 
 
-def batch_gini_impurity(probs: torch.Tensor,
-                        weight: Union[torch.Tensor, float] = 1.
-                        ) -> torch.Tensor:
+def batch_gini_impurity(
+        probs: torch.Tensor,
+        weight: Union[torch.Tensor, float] = 1.) -> torch.Tensor:
     r"""Batch-normalised, batch-summed Gini impurity of the official code
     (its form of paper Eq. (4)).
 
@@ -124,8 +124,7 @@ def class_index(label_set: Sequence[int],
         label_set (Sequence[int]): kept class indices (Python ints).
         device (torch.device): where the index is used.
     """
-    return _class_index(tuple(int(c) for c in label_set),
-                        torch.device(device))
+    return _class_index(tuple(int(c) for c in label_set), torch.device(device))
 
 
 def select_classes(probs: torch.Tensor,
@@ -185,28 +184,30 @@ class CMKDLoss(nn.Module):
                  ramp_iters: int = 10000):
         super().__init__()
         if variant not in VARIANTS:
-            raise ValueError(f"CMKDLoss variant must be one of {VARIANTS}, got "
-                             f"'{variant}' (key `variant`)")
+            raise ValueError(
+                f"CMKDLoss variant must be one of {VARIANTS}, got "
+                f"'{variant}' (key `variant`)")
         self.variant = variant
         self.lambda1 = lambda1
         self.lambda2 = lambda2
         self.lambda3 = lambda3
         self.ramp_iters = ramp_iters
 
-    def _gini(self, probs: torch.Tensor,
-              weight: Union[torch.Tensor, float]) -> torch.Tensor:
+    def _gini(self, probs: torch.Tensor, weight: Union[torch.Tensor,
+                                                       float]) -> torch.Tensor:
         if self.variant == 'paper':
             return (weight * gini_impurity(probs)).mean()
         return batch_gini_impurity(probs, weight)
 
-    def forward(self,
-                logits_t: torch.Tensor,
-                teacher_logits_t: torch.Tensor,
-                teacher_logits_s: torch.Tensor,
-                labels_s: torch.Tensor,
-                cur_iter: int,
-                label_set: Optional[Sequence[int]] = None
-                ) -> Dict[str, torch.Tensor]:
+    def forward(
+            self,
+            logits_t: torch.Tensor,
+            teacher_logits_t: torch.Tensor,
+            teacher_logits_s: torch.Tensor,
+            labels_s: torch.Tensor,
+            cur_iter: int,
+            label_set: Optional[Sequence[int]] = None
+    ) -> Dict[str, torch.Tensor]:
         r = ramp_weight(cur_iter, self.ramp_iters)
         p_h = logits_t.float().softmax(dim=1)
         p_g = teacher_logits_t.float().softmax(dim=1)

@@ -15,10 +15,11 @@ from mmvlpuda.registry import MODELS
 from .cmkd_loss import class_index
 
 
-def pseudo_labels(probs: torch.Tensor,
-                  threshold: float,
-                  label_set: Optional[Sequence[int]] = None
-                  ) -> Tuple[torch.Tensor, torch.Tensor]:
+def pseudo_labels(
+    probs: torch.Tensor,
+    threshold: float,
+    label_set: Optional[Sequence[int]] = None
+) -> Tuple[torch.Tensor, torch.Tensor]:
     r"""Hard pseudo-labels and confidence mask of a weak view.
 
     .. math:: \hat y_i = \arg\max_c p_{ic}, \qquad
@@ -110,13 +111,14 @@ class FixMatchLoss(nn.Module):
         self.weight = weight
         self.threshold = threshold
 
-    def forward(self,
-                probs_task_weak: torch.Tensor,
-                probs_text_weak: torch.Tensor,
-                logits_task_strong: torch.Tensor,
-                logits_text_strong: torch.Tensor,
-                label_set: Optional[Sequence[int]] = None
-                ) -> Dict[str, torch.Tensor]:
+    def forward(
+            self,
+            probs_task_weak: torch.Tensor,
+            probs_text_weak: torch.Tensor,
+            logits_task_strong: torch.Tensor,
+            logits_text_strong: torch.Tensor,
+            label_set: Optional[Sequence[int]] = None
+    ) -> Dict[str, torch.Tensor]:
         out = {}
         for name, probs, logits in (
             ('task', probs_task_weak, logits_task_strong),

@@ -4,12 +4,12 @@ from typing import Dict
 
 import torch
 
-from mmvlpuda.models.losses.cmkd_loss import (confidence_coefficient,
-                                              mixed_distribution,
-                                              ramp_weight)
-from mmvlpuda.models.utils.dacs_transforms import pseudo_label_and_weight
+from mmvlpuda.models.losses.cmkd_loss import (VARIANTS, confidence_coefficient,
+                                              mixed_distribution, ramp_weight)
 from mmvlpuda.registry import MODELS
 from .dacs import DACS, labeled_samples
+from .deprecation import renamed_args
+from .pseudo_label import pseudo_label_and_weight
 
 
 def pixel_rows(probs: torch.Tensor) -> torch.Tensor:
@@ -17,11 +17,13 @@ def pixel_rows(probs: torch.Tensor) -> torch.Tensor:
     return probs.permute(0, 2, 3, 1).reshape(-1, probs.shape[1])
 
 
-def image_confidence(p_student: torch.Tensor, p_teacher: torch.Tensor,
-                     variant: str = 'paper') -> torch.Tensor:
+def image_confidence(p_student: torch.Tensor,
+                     p_teacher: torch.Tensor,
+                     variant: str = 'upstream') -> torch.Tensor:
     """Per-image α of App. L: the per-pixel coefficient of Eq. (11)
-    (:func:`confidence_coefficient`) averaged over the pixels of each
-    image. Returns ``(B,)`` detached values in ``[0, 1]``."""
+    (:func:`confidence_coefficient`, ``variant`` and its default as there)
+    averaged over the pixels of each image. Returns ``(B,)`` detached
+    values in ``[0, 1]``."""
     alpha = confidence_coefficient(
         pixel_rows(p_student), pixel_rows(p_teacher), variant)
     return alpha.view(p_student.shape[0], -1).mean(dim=1)
@@ -32,7 +34,7 @@ class CMKDSegmentor(DACS):
     r"""CMKD-seg (paper App. L) on top of DACS self-training.
 
     Three views of a target image :math:`x_t`: the student :math:`F`, its
-    EMA teacher :math:`\bar F` (momentum ``alpha``, 0.99) and
+    EMA teacher :math:`\bar F` (momentum ``ema_momentum``, 0.99) and
     :math:`\check F` = the student's backbone with the FROZEN pretrained
     decode head (a copy of the student's head taken at the first training
     iteration, i.e. after ``load_from``). With per-pixel class
@@ -43,13 +45,15 @@ class CMKDSegmentor(DACS):
     * :math:`L_{distill}`: the same loss with pseudo-labels
       :math:`\arg\max \tfrac12(\bar F(x_t) + \check F(x_t))` (Eq. (8));
     * :math:`\alpha = \mathrm{sg}(\exp(-KL))` per image (Eq. (11) per pixel,
-      averaged over the image). ``kl_variant='paper'`` (default) uses
-      :math:`KL(F \| \check F)` as written in App. L; ``'upstream'`` uses
-      :math:`KL(\check F \| F)` as the official classification code;
-    * :math:`L = w_{sup} L_{sup} + \lambda(t)\,\tfrac1B\sum_i
+      averaged over the image). ``variant='paper'`` (the CMKD-seg config)
+      uses :math:`KL(F \| \check F)` as written in App. L; ``'upstream'``
+      (default, as :class:`CMKDLoss`) uses :math:`KL(\check F \| F)` as the
+      official classification code;
+    * :math:`L = w_{cls} L_{sup} + \lambda(t)\,\tfrac1B\sum_i
       (\alpha_i L_{task,i} + (1-\alpha_i) L_{distill,i})` with
-      :math:`\lambda(t) = \beta\,(2/(1+e^{-\min(t,T)/T}) - 1)` (Eq. (13),
-      :meth:`cmkd_lambda`), :math:`w_{sup}=0.1`, :math:`\beta = 0.25`,
+      :math:`\lambda(t) = \lambda_1\,(2/(1+e^{-\min(t,T)/T}) - 1)`
+      (Eq. (13), :meth:`cmkd_lambda`), :math:`w_{cls}=0.1`,
+      :math:`\lambda_1 = 0.25`,
       :math:`T = 10^4` as the classification code (App. L refers to the
       main text's ramp; official ``main.py``: ``max_iter = 10000``), so
       λ saturates at ≈0.116 after 10k of the 40k iterations.
@@ -60,55 +64,70 @@ class CMKDSegmentor(DACS):
     :class:`DACS`). The per-image terms run the decode head per image on
     shared backbone features.
 
+    Argument names are the classification ones (:class:`CMKDLoss`
+    ``lambda1`` / ``variant`` / ``ramp_iters``, :class:`CMKDClassifier`
+    ``cls_weight``); the old names ``alpha``, ``sup_weight``,
+    ``cmkd_weight``, ``kl_variant`` still work with a
+    ``DeprecationWarning``.
+
     Args:
         model (dict): mmseg segmentor config (``_scope_='mmseg'``).
-        alpha (float): EMA momentum cap. Defaults to 0.99.
-        sup_weight (float): weight of the source loss. Defaults to 0.1.
-        cmkd_weight (float): β of λ(t). Defaults to 0.25.
+        ema_momentum (float): EMA momentum cap (formerly ``alpha``).
+            Defaults to 0.99.
+        cls_weight (float): weight of the source loss (formerly
+            ``sup_weight``). Defaults to 0.1.
+        lambda1 (float): λ1 of λ(t) (formerly ``cmkd_weight``).
+            Defaults to 0.25.
         ramp_iters (int): T of λ(t), the iteration where the ramp
             saturates (not the run length). Defaults to 10000.
-        kl_variant (str): ``'paper'`` or ``'upstream'``. Defaults to
-            ``'paper'``.
+        variant (str): ``'paper'`` or ``'upstream'`` (formerly
+            ``kl_variant``). Defaults to ``'upstream'``, as
+            :class:`CMKDLoss`.
         **kwargs: the remaining :class:`DACS` arguments.
 
     Example:
-        >>> model = dict(type='mmvlpuda.CMKDSegmentor', ramp_iters=10000,
+        >>> model = dict(type='mmvlpuda.CMKDSegmentor', variant='paper',
         ...              model=dict(_scope_='mmseg', type='EncoderDecoder',
         ...                         decode_head=dict(type='Mask2FormerHead',
         ...                                          ...)))
     """
 
+    @renamed_args(
+        alpha='ema_momentum',
+        sup_weight='cls_weight',
+        cmkd_weight='lambda1',
+        kl_variant='variant')
     def __init__(self,
                  model: dict,
-                 alpha: float = 0.99,
-                 sup_weight: float = 0.1,
-                 cmkd_weight: float = 0.25,
+                 ema_momentum: float = 0.99,
+                 cls_weight: float = 0.1,
+                 lambda1: float = 0.25,
                  ramp_iters: int = 10000,
-                 kl_variant: str = 'paper',
+                 variant: str = 'upstream',
                  **kwargs):
-        if kl_variant not in ('paper', 'upstream'):
-            raise ValueError("kl_variant must be 'paper' or 'upstream', got "
-                             f"'{kl_variant}' (key `kl_variant`)")
-        super().__init__(model, alpha=alpha, **kwargs)
-        self.frozen_head = self._frozen(
-            copy.deepcopy(self.model.decode_head))
-        self.sup_weight = sup_weight
-        self.cmkd_weight = cmkd_weight
+        if variant not in VARIANTS:
+            raise ValueError(f'CMKDSegmentor variant must be one of '
+                             f"{VARIANTS}, got '{variant}' (key `variant`)")
+        super().__init__(model, ema_momentum=ema_momentum, **kwargs)
+        self.frozen_head = self._frozen(copy.deepcopy(self.model.decode_head))
+        self.cls_weight = cls_weight
+        self.lambda1 = lambda1
         self.ramp_iters = ramp_iters
-        self.kl_variant = kl_variant
+        self.variant = variant
 
     def cmkd_lambda(self, iteration: int) -> float:
-        """λ(t) = β · r(t) of the target terms (Eq. (13), the ramp of
+        """λ(t) = λ1 · r(t) of the target terms (Eq. (13), the ramp of
         :func:`ramp_weight` over ``ramp_iters``).
 
         Args:
             iteration (int): 0-based training iteration.
         """
-        return self.cmkd_weight * ramp_weight(iteration, self.ramp_iters)
+        return self.lambda1 * ramp_weight(iteration, self.ramp_iters)
 
     def plain_checkpoint_targets(self):
-        return super().plain_checkpoint_targets() + [('decode_head.',
-                                                      'frozen_head.')]
+        return super().plain_checkpoint_targets() + [
+            ('decode_head.', 'frozen_head.')
+        ]
 
     def _step_teacher(self) -> int:
         it = super()._step_teacher()
@@ -136,7 +155,7 @@ class CMKDSegmentor(DACS):
         out = []
         for i, sample in enumerate(data_samples):
             lbl, w = labels[i:i + 1], weight[i:i + 1]
-            if getattr(head, 'supports_seg_weight', False):
+            if self.pixel_weights:
                 samples = labeled_samples([sample], lbl, w)
                 scale = 1.
             else:
@@ -144,8 +163,8 @@ class CMKDSegmentor(DACS):
                 samples = labeled_samples([sample], lbl)
             losses = head.loss([f[i:i + 1] for f in feats], samples,
                                self.model.train_cfg)
-            out.append(scale * sum(v for k, v in losses.items()
-                                   if 'loss' in k))
+            out.append(scale * sum(v
+                                   for k, v in losses.items() if 'loss' in k))
         return torch.stack(out)
 
     def target_pseudo_labels(self, inputs: torch.Tensor, data_samples):
@@ -154,17 +173,18 @@ class CMKDSegmentor(DACS):
         p_ema = self.teacher_probabilities(inputs, data_samples)
         p_student, p_frozen = self.student_and_frozen_probabilities(
             inputs, data_samples)
-        alpha = image_confidence(p_student, p_frozen, self.kl_variant)
-        task_labels, weight = pseudo_label_and_weight(
-            p_ema, self.pseudo_threshold, self.ignore_top,
-            self.ignore_bottom)
+        alpha = image_confidence(p_student, p_frozen, self.variant)
+        task_labels, weight = pseudo_label_and_weight(p_ema,
+                                                      self.pseudo_threshold,
+                                                      self.ignore_top,
+                                                      self.ignore_bottom)
         distill_labels = mixed_distribution(p_ema, p_frozen).argmax(dim=1)
         return alpha, task_labels, distill_labels, weight
 
     def loss(self, source: dict, target: dict) -> Dict[str, torch.Tensor]:
         it = self._step_teacher()
         losses = {
-            f'src.{k}': v * self.sup_weight if 'loss' in k else v
+            f'src.{k}': v * self.cls_weight if 'loss' in k else v
             for k, v in self.model.loss(source['inputs'],
                                         source['data_samples']).items()
         }
@@ -175,8 +195,7 @@ class CMKDSegmentor(DACS):
             source, target, weight, task_labels, distill_labels)
         feats = self.model.extract_feat(images)
         samples = target['data_samples']
-        l_task = self.per_image_loss(feats, samples, task_labels,
-                                     mixed_weight)
+        l_task = self.per_image_loss(feats, samples, task_labels, mixed_weight)
         l_distill = self.per_image_loss(feats, samples, distill_labels,
                                         mixed_weight)
         lam = self.cmkd_lambda(it)

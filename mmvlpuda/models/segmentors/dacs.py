@@ -9,10 +9,13 @@ from mmengine.model import BaseModel
 from mmengine.structures import PixelData
 
 from mmvlpuda.models.utils.dacs_transforms import (class_mix_masks, one_mix,
-                                                   pseudo_label_and_weight,
-                                                   strong_transform,
-                                                   update_ema_)
+                                                   strong_transform)
+from mmvlpuda.models.utils.iteration import current_iter
 from mmvlpuda.registry import MODELS
+from .deprecation import renamed_args
+from .ema import disable_drop_, update_ema_
+from .pseudo_label import (class_probabilities, is_mask_classification,
+                           pseudo_label_and_weight)
 
 
 def downscale_label_ratio(labels: torch.Tensor,
@@ -56,7 +59,8 @@ def stack_labels(data_samples) -> torch.Tensor:
     return torch.stack([s.gt_sem_seg.data[0] for s in data_samples]).long()
 
 
-def labeled_samples(data_samples, labels: torch.Tensor,
+def labeled_samples(data_samples,
+                    labels: torch.Tensor,
                     weights: Optional[torch.Tensor] = None) -> list:
     """Copies of ``data_samples`` (metainfo) carrying new labels (and a
     per-pixel ``seg_weight``)."""
@@ -80,10 +84,6 @@ def set_pad_shape(batch: dict) -> None:
             sample.set_metainfo(dict(pad_shape=shape))
 
 
-def _is_mask_classification(head: nn.Module) -> bool:
-    return hasattr(head, 'num_queries') or 'Mask' in type(head).__name__
-
-
 @MODELS.register_module()
 class DACS(BaseModel):
     """Self-training UDA segmentor around any mmseg segmentor (DACS with
@@ -91,9 +91,11 @@ class DACS(BaseModel):
 
     Each training iteration (``loss``; one backward, so DDP works):
 
-    1. EMA teacher update, momentum ``min(1 - 1/(t+1), alpha)``; the
-       teacher stays in train mode (BN uses the target batch statistics)
-       with dropout off, as DAFormer.
+    1. EMA teacher update, momentum ``min(1 - 1/(t+1), ema_momentum)``
+       (:func:`update_ema_`) at the runner's iteration ``t``
+       (:func:`current_iter`); the teacher stays in train mode (BN uses the
+       target batch statistics) with dropout and drop-path off
+       (:func:`disable_drop_`), as DAFormer.
     2. Source loss of the student (``src.*``), optionally + ImageNet
        feature distance on thing classes (``src.loss_imnet_feat_dist``) on
        the same backbone features (one student pass, as DAFormer).
@@ -106,20 +108,27 @@ class DACS(BaseModel):
        :func:`strong_transform`); loss of the student on the mixed images
        with the mixed labels and weights (``mix.*``).
 
-    Pixel weights reach heads that read ``seg_weight`` from the data samples
-    (:class:`DLV2Head`). For other heads (e.g. Mask2Former, whose set loss
-    takes no pixel weights) pixels of weight 0 become ``ignore_index`` and
-    the loss is scaled by the mean weight of the rest.
+    Pixel weights reach heads that declare ``supports_seg_weight = True``
+    and read ``seg_weight`` from the data samples (:class:`DLV2Head`). For
+    other heads (e.g. Mask2Former, whose set loss takes no pixel weights)
+    pixels of weight 0 become ``ignore_index`` and the loss is scaled by the
+    mean weight of the rest. Mask-classification heads (declared by a
+    ``mask_classification`` attribute, or mmseg's MaskFormer /
+    Mask2Former heads, :func:`is_mask_classification`) give scores that
+    are normalised over classes instead of a softmax.
 
     Evaluation and ``tools/test.py`` use the student. Checkpoints hold the
-    student (``model.*``), the teacher (``ema_model.*``) and the iteration
-    counter, so ``--resume`` continues exactly; ``load_from`` of a plain
-    mmseg checkpoint (``backbone.*``, ``decode_head.*``) loads into the
-    student (and the teacher copies it at the first iteration).
+    student (``model.*``) and the teacher (``ema_model.*``); the iteration
+    is the runner's (mmengine's message hub, restored by ``--resume``), so
+    ``--resume`` continues exactly. The ``local_iter`` counter of older
+    checkpoints is ignored on loading. ``load_from`` of a plain mmseg
+    checkpoint (``backbone.*``, ``decode_head.*``) loads into the student
+    (and the teacher copies it at iteration 0).
 
     Args:
         model (dict): the mmseg segmentor config (``_scope_='mmseg'``).
-        alpha (float): EMA momentum cap. Defaults to 0.999.
+        ema_momentum (float): EMA momentum cap (DAFormer ``alpha``;
+            deprecated name here: ``alpha``). Defaults to 0.999.
         pseudo_threshold (float): Defaults to 0.968.
         pseudo_weight_ignore_top (int): pseudo-label rows zeroed at the top
             (DAFormer plcrop: 15 for Cityscapes targets). Defaults to 0.
@@ -139,13 +148,14 @@ class DACS(BaseModel):
 
     Example:
         >>> model = dict(
-        ...     type='mmvlpuda.DACS', alpha=0.999,
+        ...     type='mmvlpuda.DACS', ema_momentum=0.999,
         ...     model=dict(_scope_='mmseg', type='EncoderDecoder', ...))
     """
 
+    @renamed_args(alpha='ema_momentum')
     def __init__(self,
                  model: dict,
-                 alpha: float = 0.999,
+                 ema_momentum: float = 0.999,
                  pseudo_threshold: float = 0.968,
                  pseudo_weight_ignore_top: int = 0,
                  pseudo_weight_ignore_bottom: int = 0,
@@ -167,9 +177,11 @@ class DACS(BaseModel):
         self.ema_model = self._frozen(MODELS.build(copy.deepcopy(model)))
         self.imnet_model = None
         if imnet_feature_dist_lambda > 0:
-            self.imnet_model = self._frozen(
-                MODELS.build(copy.deepcopy(model)))
-        self.alpha = alpha
+            self.imnet_model = self._frozen(MODELS.build(copy.deepcopy(model)))
+        self.ema_momentum = ema_momentum
+        head = self.model.decode_head
+        self.mask_classification = is_mask_classification(head)
+        self.pixel_weights = bool(getattr(head, 'supports_seg_weight', False))
         self.pseudo_threshold = pseudo_threshold
         self.ignore_top = pseudo_weight_ignore_top
         self.ignore_bottom = pseudo_weight_ignore_bottom
@@ -179,7 +191,6 @@ class DACS(BaseModel):
         self.fd_lambda = imnet_feature_dist_lambda
         self.fd_classes = imnet_feature_dist_classes
         self.fd_min_ratio = imnet_feature_dist_scale_min_ratio
-        self.register_buffer('local_iter', torch.zeros((), dtype=torch.long))
 
     # construction helpers --------------------------------------------------
     @staticmethod
@@ -222,7 +233,10 @@ class DACS(BaseModel):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """A plain mmseg checkpoint (``backbone.*``, ``decode_head.*``, e.g.
         ``load_from`` a Cityscapes model) initialises the student and its
-        copies (teacher, ImageNet model, frozen head)."""
+        copies (teacher, ImageNet model, frozen head). The iteration counter
+        of older checkpoints (``local_iter``) is dropped: the iteration is
+        the runner's (:func:`current_iter`)."""
+        state_dict.pop(prefix + 'local_iter', None)
         keys = [k for k in state_dict if k.startswith(prefix)]
         if keys and not any(k.startswith(prefix + 'model.') for k in keys):
             plain = {k[len(prefix):]: state_dict.pop(k) for k in keys}
@@ -242,32 +256,25 @@ class DACS(BaseModel):
 
     # training ------------------------------------------------------------
     def _step_teacher(self) -> int:
-        """EMA update (parameters; iteration 0 copies the student).
-        Returns the iteration index."""
-        it = int(self.local_iter)
-        update_ema_(self.ema_model, self.model, it, self.alpha)
+        """EMA update at the runner's iteration (parameters; iteration 0
+        copies the student). Returns the iteration index."""
+        it = current_iter()
+        update_ema_(self.ema_model, self.model, it, self.ema_momentum)
         if it == 0 and self.imnet_model is not None:
             self.imnet_model.load_state_dict(self.model.state_dict())
-        self.local_iter += 1
         return it
 
     def class_probabilities(self, seg_logits: torch.Tensor) -> torch.Tensor:
         """Per-pixel class distributions of ``encode_decode`` outputs:
         softmax of logits, or the mask-classification scores (non-negative,
         not summing to 1) normalised over classes."""
-        if _is_mask_classification(self.model.decode_head):
-            return seg_logits / seg_logits.sum(1, keepdim=True).clamp_min(
-                torch.finfo(seg_logits.dtype).tiny)
-        return seg_logits.softmax(dim=1)
+        return class_probabilities(seg_logits, self.mask_classification)
 
     @torch.no_grad()
     def teacher_probabilities(self, inputs: torch.Tensor,
                               data_samples) -> torch.Tensor:
         """EMA teacher class distributions (train mode, no dropout)."""
-        for m in self.ema_model.modules():
-            if isinstance(m, nn.modules.dropout._DropoutNd) or \
-                    type(m).__name__ == 'DropPath':
-                m.training = False
+        disable_drop_(self.ema_model)
         metas = [s.metainfo for s in data_samples]
         return self.class_probabilities(
             self.ema_model.encode_decode(inputs, metas))
@@ -306,14 +313,15 @@ class DACS(BaseModel):
         mask = None
         if self.fd_classes is not None:
             labels = downscale_label_ratio(
-                stack_labels(data_samples), feat.shape[-2:],
-                self.fd_min_ratio, self.num_classes, self.ignore_index)
-            mask = torch.isin(labels, torch.as_tensor(
-                list(self.fd_classes), device=labels.device))
+                stack_labels(data_samples), feat.shape[-2:], self.fd_min_ratio,
+                self.num_classes, self.ignore_index)
+            mask = torch.isin(
+                labels,
+                torch.as_tensor(list(self.fd_classes), device=labels.device))
         return self.fd_lambda * feature_distance(feat, feat_imnet, mask)
 
-    def mix(self, source: dict, target: dict, weight: torch.Tensor,
-            *labels: torch.Tensor):
+    def mix(self, source: dict, target: dict, weight: torch.Tensor, *labels:
+            torch.Tensor):
         """ClassMix + colour jitter + blur (DACS, DAFormer's batch-wide
         class pool and apply decisions): source pixels of half the source
         batch's classes pasted onto the target. Returns the mixed images,
@@ -323,8 +331,11 @@ class DACS(BaseModel):
         masks = class_mix_masks(src_labels, ignore_index=self.ignore_index)
         pre = self.data_preprocessor.preprocessor
         images = strong_transform(
-            source['inputs'], target['inputs'], masks,
-            mean=pre.mean, std=pre.std,
+            source['inputs'],
+            target['inputs'],
+            masks,
+            mean=pre.mean,
+            std=pre.std,
             color_jitter_strength=self.color_jitter_strength,
             color_jitter_probability=self.color_jitter_probability,
             blur=self.blur)
@@ -333,8 +344,7 @@ class DACS(BaseModel):
         mixed = [one_mix(masks, src_labels, lbl).long() for lbl in labels]
         return (images, mixed_weight, *mixed)
 
-    def ignore_unweighted(self, labels: torch.Tensor,
-                          weight: torch.Tensor):
+    def ignore_unweighted(self, labels: torch.Tensor, weight: torch.Tensor):
         """For heads without pixel weights: pixels of weight 0 become
         ``ignore_index``; returns the labels and the mean weight of the
         rest (the factor the loss is scaled by)."""
@@ -346,16 +356,12 @@ class DACS(BaseModel):
                       labels: torch.Tensor,
                       weight: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Student loss on pseudo-labelled images with pixel weights."""
-        if getattr(self.model.decode_head, 'supports_seg_weight', False):
+        if self.pixel_weights:
             return self.model.loss(
                 inputs, labeled_samples(data_samples, labels, weight))
         labels, scale = self.ignore_unweighted(labels, weight)
-        losses = self.model.loss(inputs, labeled_samples(data_samples,
-                                                         labels))
-        return {
-            k: v * scale if 'loss' in k else v
-            for k, v in losses.items()
-        }
+        losses = self.model.loss(inputs, labeled_samples(data_samples, labels))
+        return {k: v * scale if 'loss' in k else v for k, v in losses.items()}
 
     def loss(self, source: dict, target: dict) -> Dict[str, torch.Tensor]:
         self._step_teacher()
@@ -367,9 +373,9 @@ class DACS(BaseModel):
                 source['inputs'], source['data_samples'], feats[-1])
         probs = self.teacher_probabilities(target['inputs'],
                                            target['data_samples'])
-        labels, weight = pseudo_label_and_weight(
-            probs, self.pseudo_threshold, self.ignore_top,
-            self.ignore_bottom)
+        labels, weight = pseudo_label_and_weight(probs, self.pseudo_threshold,
+                                                 self.ignore_top,
+                                                 self.ignore_bottom)
         images, mixed_weight, mixed_labels = self.mix(source, target, weight,
                                                       labels)
         mix_losses = self.weighted_loss(images, target['data_samples'],

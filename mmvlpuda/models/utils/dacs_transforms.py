@@ -1,12 +1,16 @@
 """DACS / DAFormer self-training transforms for semantic segmentation UDA.
 
 Batch-first torch re-implementation of DAFormer's
-``mmseg/models/utils/dacs_transforms.py`` (from DACS, Tranheden et al. 2021)
-and of the pseudo-label / EMA-teacher rules of DAFormer's
-``mmseg/models/uda/dacs.py`` (Hoyer et al. 2022). Images are normalised
-``(B, C, H, W)`` float tensors, labels ``(B, H, W)`` long. Every random
-function takes an optional :class:`torch.Generator` (random numbers are drawn
-on the generator's device, default CPU, then moved to the data's device).
+``mmseg/models/utils/dacs_transforms.py`` (from DACS, Tranheden et al. 2021):
+ClassMix masks, mixing, colour jitter and Gaussian blur. The EMA teacher
+and the pseudo-labels of DAFormer's ``mmseg/models/uda/dacs.py`` (Hoyer et
+al. 2022) are not transforms: they live with the UDA segmentors
+(``mmvlpuda/models/segmentors/ema.py`` and ``pseudo_label.py``).
+
+Images are normalised ``(B, C, H, W)`` float tensors, labels ``(B, H, W)``
+long. Every random function takes an optional :class:`torch.Generator`
+(random numbers are drawn on the generator's device, default CPU, then moved
+to the data's device).
 
 By default the random rules are DAFormer's (``mmseg/models/uda/dacs.py:
 222-231, 291-301``): the ClassMix classes come from the whole batch's labels
@@ -17,10 +21,9 @@ The one difference kept: colour jitter uses torchvision's ``adjust_*``
 (multiplicative brightness) instead of kornia 0.5 (configs/seg/README.md).
 """
 import math
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Union
 
 import torch
-import torch.nn as nn
 import torchvision.transforms.functional as TF
 import torchvision.transforms.v2.functional as F
 from torch import Tensor
@@ -310,95 +313,14 @@ def strong_transform(source_imgs: Tensor,
         Tensor: the mixed, augmented images.
     """
     imgs = one_mix(mask, source_imgs, target_imgs)
-    imgs = color_jitter(imgs, mean, std, color_jitter_strength,
-                        color_jitter_probability, generator,
-                        per_image=per_image)
+    imgs = color_jitter(
+        imgs,
+        mean,
+        std,
+        color_jitter_strength,
+        color_jitter_probability,
+        generator,
+        per_image=per_image)
     if blur:
         imgs = gaussian_blur(imgs, generator=generator, per_image=per_image)
     return imgs
-
-
-def pseudo_label_and_weight(probs: Tensor,
-                            threshold: float = 0.968,
-                            ignore_top: int = 0,
-                            ignore_bottom: int = 0) -> Tuple[Tensor, Tensor]:
-    """Target pseudo-labels and their confidence weight: DAFormer ``DACS``
-    (``forward_train`` pseudo-labelling and plcrop; MIC
-    ``get_pseudo_label_and_weight``).
-
-    Labels are the arg-max of the teacher's probabilities; the weight is
-    ONE scalar for the whole batch, the fraction of pixels whose max
-    probability is ``>= threshold``, broadcast to every pixel. Rows
-    ``[:ignore_top]`` and ``[-ignore_bottom:]`` get weight 0 (DAFormer
-    plcrop: 15 / 120 for Cityscapes targets).
-
-    Args:
-        probs (Tensor): softmax probabilities ``(B, C, H, W)``.
-        threshold (float): confidence threshold τ (DAFormer 0.968).
-        ignore_top (int): rows at the top with weight 0.
-        ignore_bottom (int): rows at the bottom with weight 0.
-
-    Returns:
-        tuple[Tensor, Tensor]: labels ``(B, H, W)`` long and weights
-        ``(B, H, W)`` float, both detached.
-    """
-    max_prob, labels = probs.detach().max(dim=1)
-    confident = max_prob.ge(threshold).float().mean()
-    weight = confident * torch.ones_like(max_prob, dtype=torch.float)
-    if ignore_top > 0:
-        weight[:, :ignore_top, :] = 0
-    if ignore_bottom > 0:
-        weight[:, -ignore_bottom:, :] = 0
-    return labels.long(), weight
-
-
-def ema_momentum(iteration: int, alpha: float) -> float:
-    """EMA-teacher momentum with warm-up: DAFormer ``DACS._update_ema``,
-    ``min(1 - 1 / (iteration + 1), alpha)`` (0 at iteration 0, 0.5 at 1,
-    0.9 at 9, then ``alpha``).
-
-    Args:
-        iteration (int): training iteration (0-based).
-        alpha (float): final momentum (DAFormer 0.99 / 0.999).
-
-    Returns:
-        float: the momentum of the teacher's old weights.
-    """
-    return min(1. - 1. / (iteration + 1), alpha)
-
-
-@torch.no_grad()
-def update_ema_(ema_model: nn.Module, model: nn.Module, iteration: int,
-                alpha: float) -> float:
-    """In-place EMA-teacher update: DAFormer ``DACS._init_ema_weights`` /
-    ``_update_ema``.
-
-    ``ema = m * ema + (1 - m) * student`` with ``m =``
-    :func:`ema_momentum` for every PARAMETER; iteration 0 copies the
-    student's parameters. Buffers (e.g. BN running statistics) are neither
-    copied nor averaged, as in DAFormer. ``requires_grad`` of the teacher's
-    parameters is left unchanged.
-
-    Args:
-        ema_model (nn.Module): teacher, same structure as ``model``.
-        model (nn.Module): student.
-        iteration (int): training iteration (0-based).
-        alpha (float): final momentum.
-
-    Returns:
-        float: the momentum used.
-    """
-    ema_params = list(ema_model.named_parameters())
-    params = list(model.named_parameters())
-    assert len(ema_params) == len(params), \
-        'EMA and student models have different parameters'
-    momentum = ema_momentum(iteration, alpha)
-    for (ema_name, ema_param), (name, param) in zip(ema_params, params):
-        assert ema_name == name, f'parameter mismatch: {ema_name} vs {name}'
-        assert ema_param.shape == param.shape, f'{name}: shape differs'
-        source = param.detach().to(ema_param.device, ema_param.dtype)
-        if iteration == 0:
-            ema_param.copy_(source)
-        else:
-            ema_param.mul_(momentum).add_(source, alpha=1. - momentum)
-    return momentum

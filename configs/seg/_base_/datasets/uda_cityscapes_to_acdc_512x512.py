@@ -36,7 +36,8 @@ test_pipeline = [
 source_train = dict(
     type='CityscapesDataset',
     data_root='${cityscapes_root}',
-    data_prefix=dict(img_path='leftImg8bit/train', seg_map_path='gtFine/train'),
+    data_prefix=dict(
+        img_path='leftImg8bit/train', seg_map_path='gtFine/train'),
     pipeline='${cityscapes_pipeline}')
 target_train = dict(
     type='mmvlpuda.ACDCDataset',

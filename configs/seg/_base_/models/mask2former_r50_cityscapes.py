@@ -1,9 +1,11 @@
 # Mask2Former R50 exactly as mmseg's Cityscapes config
 # (mmseg::mask2former/mask2former_r50_8xb2-90k_cityscapes-512x1024.py):
-# architecture, losses, matcher and optimizer (AdamW, backbone lr x0.1,
-# clip 0.01). Restated here rather than inherited because that file also
-# pulls mmseg's Cityscapes dataloaders in. Start from its Cityscapes
-# checkpoint (mIoU 80.44) with --cfg-options load_from=<local .pth or URL>
+# architecture, losses and matcher; its optimizer is
+# ../schedules/mask2former_adamw_poly_40k.py. Restated here rather than
+# inherited because that file also pulls mmseg's Cityscapes dataloaders in.
+# Exports the mmseg segmentor as the top-level key `segmentor`; a UDA base
+# (../uda/) wraps it into `model`. Start from its Cityscapes checkpoint
+# (mIoU 80.44) with --cfg-options load_from=<local .pth or URL>
 # mask2former_r50_8xb2-90k_cityscapes-512x1024_20221202_140802-ffd9d750.pth
 num_classes = 19
 segmentor = dict(
@@ -47,12 +49,20 @@ segmentor = dict(
                 num_layers=6,
                 layer_cfg=dict(
                     self_attn_cfg=dict(
-                        embed_dims=256, num_heads=8, num_levels=3,
-                        num_points=4, im2col_step=64, dropout=0.0,
-                        batch_first=True, norm_cfg=None, init_cfg=None),
+                        embed_dims=256,
+                        num_heads=8,
+                        num_levels=3,
+                        num_points=4,
+                        im2col_step=64,
+                        dropout=0.0,
+                        batch_first=True,
+                        norm_cfg=None,
+                        init_cfg=None),
                     ffn_cfg=dict(
-                        embed_dims=256, feedforward_channels=1024,
-                        num_fcs=2, ffn_drop=0.0,
+                        embed_dims=256,
+                        feedforward_channels=1024,
+                        num_fcs=2,
+                        ffn_drop=0.0,
                         act_cfg=dict(type='ReLU', inplace=True))),
                 init_cfg=None),
             positional_encoding=dict(num_feats=128, normalize=True),
@@ -64,15 +74,27 @@ segmentor = dict(
             num_layers=9,
             layer_cfg=dict(
                 self_attn_cfg=dict(
-                    embed_dims=256, num_heads=8, attn_drop=0.0,
-                    proj_drop=0.0, dropout_layer=None, batch_first=True),
+                    embed_dims=256,
+                    num_heads=8,
+                    attn_drop=0.0,
+                    proj_drop=0.0,
+                    dropout_layer=None,
+                    batch_first=True),
                 cross_attn_cfg=dict(
-                    embed_dims=256, num_heads=8, attn_drop=0.0,
-                    proj_drop=0.0, dropout_layer=None, batch_first=True),
+                    embed_dims=256,
+                    num_heads=8,
+                    attn_drop=0.0,
+                    proj_drop=0.0,
+                    dropout_layer=None,
+                    batch_first=True),
                 ffn_cfg=dict(
-                    embed_dims=256, feedforward_channels=2048, num_fcs=2,
-                    act_cfg=dict(type='ReLU', inplace=True), ffn_drop=0.0,
-                    dropout_layer=None, add_identity=True)),
+                    embed_dims=256,
+                    feedforward_channels=2048,
+                    num_fcs=2,
+                    act_cfg=dict(type='ReLU', inplace=True),
+                    ffn_drop=0.0,
+                    dropout_layer=None,
+                    add_identity=True)),
             init_cfg=None),
         loss_cls=dict(
             type='mmdet.CrossEntropyLoss',
@@ -101,37 +123,16 @@ segmentor = dict(
                 type='mmdet.HungarianAssigner',
                 match_costs=[
                     dict(type='mmdet.ClassificationCost', weight=2.0),
-                    dict(type='mmdet.CrossEntropyLossCost', weight=5.0,
-                         use_sigmoid=True),
-                    dict(type='mmdet.DiceCost', weight=5.0, pred_act=True,
-                         eps=1.0)
+                    dict(
+                        type='mmdet.CrossEntropyLossCost',
+                        weight=5.0,
+                        use_sigmoid=True),
+                    dict(
+                        type='mmdet.DiceCost',
+                        weight=5.0,
+                        pred_act=True,
+                        eps=1.0)
                 ]),
             sampler=dict(type='mmdet.MaskPseudoSampler'))),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
-model = '${segmentor}'
-
-embed_multi = dict(lr_mult=1.0, decay_mult=0.0)
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(
-        type='AdamW', lr=1e-4, weight_decay=0.05, eps=1e-8,
-        betas=(0.9, 0.999)),
-    clip_grad=dict(max_norm=0.01, norm_type=2),
-    paramwise_cfg=dict(
-        custom_keys={
-            'backbone': dict(lr_mult=0.1, decay_mult=1.0),
-            'query_embed': embed_multi,
-            'query_feat': embed_multi,
-            'level_embed': embed_multi,
-        },
-        norm_decay_mult=0.0))
-max_iters = 40000
-param_scheduler = [
-    dict(type='PolyLR', eta_min=0, power=0.9, begin=0, end='${max_iters}',
-         by_epoch=False)
-]
-train_cfg = dict(
-    type='IterBasedTrainLoop', max_iters='${max_iters}', val_interval=4000)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')

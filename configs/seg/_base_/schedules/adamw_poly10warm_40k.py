@@ -17,10 +17,19 @@ optim_wrapper = dict(
         type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01),
     paramwise_cfg=dict(custom_keys={'head': dict(lr_mult=10.0)}))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
-         end='${warmup_iters}'),
-    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=-1,
-         end='${max_iters}'),
+    dict(
+        type='LinearLR',
+        start_factor=1e-6,
+        by_epoch=False,
+        begin=0,
+        end='${warmup_iters}'),
+    dict(
+        type='PolyLR',
+        power=1.0,
+        eta_min=0.0,
+        by_epoch=False,
+        begin=-1,
+        end='${max_iters}'),
 ]
 train_cfg = dict(
     type='IterBasedTrainLoop', max_iters='${max_iters}', val_interval=4000)

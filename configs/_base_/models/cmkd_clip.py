@@ -2,7 +2,7 @@
 #   arch               open_clip name ('RN50', 'RN101', 'ViT-B-16'); the grid
 #                      sets it in configs/cmkd/_base_/{rn50,rn101,vitb16}.py
 #   classes, templates from the benchmark (dataset) config
-# (the file name is historical: the backbone is whatever `arch` says).
+# The backbone is whatever `arch` says (RN50, RN101, ViT-B-16, ...).
 model = dict(
     type='CMKDClassifier',
     backbone=dict(
