@@ -64,19 +64,6 @@ class Step(NamedTuple):
     options: Dict[str, object] = {}  # training: the --cfg-options
 
 
-def cli_options(opts: dict) -> List[str]:
-    """``--cfg-options`` strings of ``opts`` (mmengine DictAction syntax)."""
-    out = []
-    for key, value in opts.items():
-        if isinstance(value, (tuple, list)):
-            text = ','.join(str(v) for v in value)
-            out.append(f'{key}=' + (
-                f'({text})' if isinstance(value, tuple) else f'[{text}]'))
-        else:
-            out.append(f'{key}={value}')
-    return out
-
-
 def training_options(name: str, data: str, iters: int, quick: bool) -> dict:
     """The --cfg-options of one training run: generated data, random init,
     ``iters`` iterations logged every one (tiny models when ``quick``)."""
@@ -124,6 +111,7 @@ def training_options(name: str, data: str, iters: int, quick: bool) -> dict:
 
 def plan(args) -> List[Step]:
     """The commands of every step, in order."""
+    from seg_data import cli_options  # --cfg-options strings of a dict
     py, out, quick = sys.executable, args.out, args.quick
     data = osp.join(out, 'data')
     steps = [

@@ -188,3 +188,18 @@ TINY_M2F = {
     'acdc_scale': (128, 64),
     'cityscapes_scale': (128, 64),
 }
+
+
+def cli_options(opts: dict) -> list:
+    """``--cfg-options`` strings of ``opts`` (DictAction syntax)."""
+    out = []
+    for key, value in opts.items():
+        if isinstance(value, dict):
+            out += [f'{key}.{k}={v}' for k, v in value.items()]
+        elif isinstance(value, (tuple, list)):
+            text = ','.join(str(v) for v in value)
+            out.append(f'{key}=' + (
+                f'({text})' if isinstance(value, tuple) else f'[{text}]'))
+        else:
+            out.append(f'{key}={value}')
+    return out

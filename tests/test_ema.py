@@ -81,14 +81,14 @@ def test_teacher_drop_off_by_class_not_by_name():
     ``isinstance(m, DropPath)``); BN stays in train mode; a module merely
     NAMED DropPath is left alone."""
     from mmcv.cnn.bricks.drop import DropPath
-    timm_layers = pytest.importorskip('timm.layers')
+    from timm.layers import DropPath as TimmDropPath
 
     class NotDropPath(nn.Identity):
         pass
 
     NotDropPath.__name__ = 'DropPath'
     model = nn.Sequential(
-        nn.Dropout(0.5), DropPath(0.1), timm_layers.DropPath(0.1),
-        nn.BatchNorm2d(2), NotDropPath()).train()
+        nn.Dropout(0.5), DropPath(0.1), TimmDropPath(0.1), nn.BatchNorm2d(2),
+        NotDropPath()).train()
     assert disable_drop_(model) is model
     assert [m.training for m in model] == [False, False, False, True, True]

@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from conftest import REPO_ROOT
+from seg_data import cli_options
 
 BENCH = osp.join(REPO_ROOT, 'benchmarks')
 
@@ -46,7 +47,7 @@ def test_every_training_of_the_plan_has_a_valid_config(gpu_check, quick,
         assert cfg.train_cfg.max_iters == (2 if quick else
                                            step.options['train_cfg.max_iters'])
         assert step.cmd[step.cmd.index('--cfg-options') + 1:] == \
-            gpu_check.cli_options(step.options)
+            cli_options(step.options)
     assert gpu_check.main(args + ['--list']) == 0
 
 

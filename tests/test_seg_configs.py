@@ -21,7 +21,7 @@ from mmengine.runner import Runner
 
 from conftest import REPO_ROOT
 from mmvlpuda.utils import load_config
-from seg_data import TINY_DLV2, TINY_M2F
+from seg_data import TINY_DLV2, TINY_M2F, cli_options
 
 CONFIGS = sorted(glob.glob(osp.join(REPO_ROOT, 'configs', 'seg', '*.py')))
 NAMES = [osp.splitext(osp.basename(c))[0] for c in CONFIGS]
@@ -45,21 +45,6 @@ def tiny_options(name: str, roots: dict, work_dir: str) -> dict:
         opts[f'{loader}.num_workers'] = 0
         opts[f'{loader}.persistent_workers'] = False
     return opts
-
-
-def cli_options(opts: dict) -> list:
-    """``--cfg-options`` strings of ``opts`` (DictAction syntax)."""
-    out = []
-    for key, value in opts.items():
-        if isinstance(value, dict):
-            out += [f'{key}.{k}={v}' for k, v in value.items()]
-        elif isinstance(value, (tuple, list)):
-            text = ','.join(str(v) for v in value)
-            out.append(f'{key}=' + (
-                f'({text})' if isinstance(value, tuple) else f'[{text}]'))
-        else:
-            out.append(f'{key}={value}')
-    return out
 
 
 def build_runner(name, roots, work_dir, **extra):

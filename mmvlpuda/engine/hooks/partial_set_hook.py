@@ -251,10 +251,9 @@ class PartialSetHook(Hook):
         weights = checkpoint.get('state_dict', {})
         if 'class_mask' in weights or 'label_set' not in state:
             return
-        mask = self._model(runner).class_mask.new_zeros(
-            self._model(runner).class_mask.shape)
-        mask[list(range(len(mask))) if state['label_set'] is
-             None else [int(c) for c in state['label_set']]] = True
+        kept = state['label_set']
+        mask = torch.zeros_like(self._model(runner).class_mask)
+        mask[slice(None) if kept is None else [int(c) for c in kept]] = True
         weights['class_mask'] = mask
         print_log(
             'PartialSetHook: label set read from the old '

@@ -5,29 +5,15 @@ Re-implements the teacher rules of DAFormer's ``mmseg/models/uda/dacs.py``
 only, warm-up momentum) and the teacher's train mode without dropout or
 drop-path in ``forward_train``.
 """
-from typing import Tuple, Type
-
 import torch
 import torch.nn as nn
 from mmcv.cnn.bricks.drop import DropPath as MMCVDropPath
+from timm.layers import DropPath as TimmDropPath
 
-
-def _drop_types() -> Tuple[Type[nn.Module], ...]:
-    """Stochastic-depth / dropout classes the teacher switches off: torch's
-    dropouts, mmcv's ``DropPath`` (mmseg / mmdet / mmpretrain backbones and
-    heads) and timm's ``DropPath`` when timm is installed (DAFormer checks
-    ``isinstance(m, DropPath)`` against timm's)."""
-    types = [nn.modules.dropout._DropoutNd, MMCVDropPath]
-    try:
-        from timm.layers import DropPath as TimmDropPath
-        types.append(TimmDropPath)
-    except ImportError:  # timm is optional
-        pass
-    return tuple(types)
-
-
-#: module classes put in eval mode inside the train-mode teacher
-DROP_TYPES = _drop_types()
+#: module classes put in eval mode inside the train-mode teacher: torch's
+#: dropouts, mmcv's ``DropPath`` (mmseg / mmdet / mmpretrain backbones and
+#: heads) and timm's (DAFormer checks ``isinstance(m, DropPath)`` with it)
+DROP_TYPES = (nn.modules.dropout._DropoutNd, MMCVDropPath, TimmDropPath)
 
 
 def disable_drop_(model: nn.Module) -> nn.Module:
